@@ -1,0 +1,356 @@
+"""The `bluegreen` command: parse, call the engine, print, map the outcome to an exit code.
+
+Exit codes (README, "Exit codes"): 0 done, or paused at the gate when asked
+not to wait; 1 the deployment failed and was rolled back; 2 bad input
+(config, arguments, a missing tool); 3 the environment is locked by another
+deployment; 4 operator needed (rollback incomplete, or blocked); 5 lost a
+write race; 70 internal error.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from bluegreen import config as config_mod
+from bluegreen.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_OK,
+    EXIT_ROLLBACK_INCOMPLETE,
+    EXIT_ROLLED_BACK,
+    BluegreenError,
+    MissingToolError,
+)
+from bluegreen.model import Record, Status
+from bluegreen.output import Printer, clock_text
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Context:
+    def __init__(self, config_path: str, verbose: bool) -> None:
+        self.config_path = config_path
+        self.verbose = verbose
+        self._config: config_mod.Config | None = None
+
+    @property
+    def config(self) -> config_mod.Config:
+        if self._config is None:
+            self._config = config_mod.load(self.config_path)
+        return self._config
+
+
+def json_option(f: F) -> F:
+    return click.option("--json", "json_mode", is_flag=True, help="Machine-readable output (JSON).")(f)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_path",
+    default="bluegreen.yaml",
+    envvar="BLUEGREEN_CONFIG",
+    show_default=True,
+    help="The bluegreen.yaml to use.",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Log what the adapters do.")
+@click.version_option(package_name="bluegreen")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str, verbose: bool) -> None:
+    """Blue/green and canary deployments with no dropped request, and rollback just as fast."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s"
+    )
+    ctx.obj = Context(config_path, verbose)
+
+
+def _engine(ctx: Context, printer: Printer):  # type: ignore[no-untyped-def]
+    from bluegreen.factory import build_engine
+
+    return build_engine(ctx.config, on_event=printer.event, on_wait=printer.wait)
+
+
+def _finish(printer: Printer, rec: Record, *, verb: str) -> None:
+    """Print where the deployment ended and exit with the code the README promises."""
+    from bluegreen.engine import deployment_summary, next_action
+
+    printer.close()
+    code = exit_code_for(rec, verb)
+    if printer.mode == "json":
+        printer.json({"type": "result", "exit_code": code, "deployment": deployment_summary(rec)})
+    else:
+        printer.line(f"deployment {rec.id}: {rec.status.value} (phase {rec.phase.value})")
+        if rec.failure:
+            printer.line(f"  reason: {rec.failure}")
+        if rec.status not in (Status.SUCCEEDED,):
+            printer.line(f"  next: {next_action(rec, rec.environment)}")
+    sys.exit(code)
+
+
+def exit_code_for(rec: Record, verb: str) -> int:
+    if rec.status is Status.ROLLED_BACK:
+        return EXIT_OK if verb == "abort" else EXIT_ROLLED_BACK
+    if rec.status in (Status.ROLLBACK_INCOMPLETE, Status.BLOCKED, Status.ABANDONED):
+        return EXIT_ROLLBACK_INCOMPLETE
+    return EXIT_OK
+
+
+# -- the deployment verbs ----------------------------------------------------------
+
+
+@cli.command()
+@click.argument("environment")
+@click.option("--version", "version", required=True, help="The release: a git sha or tag.")
+@click.option("--ami", default=None, help="Use this image instead of baking one.")
+@click.option("--strategy", type=click.Choice(config_mod.STRATEGIES), default=None, help="Override the config's.")
+@click.option("--no-wait", is_flag=True, help="Exit 0 when paused at the promotion gate instead of waiting.")
+@click.option("--force-bake", is_flag=True, help="Bake even if an image of the same source exists.")
+@json_option
+@click.pass_obj
+def deploy(
+    ctx: Context,
+    environment: str,
+    version: str,
+    ami: str | None,
+    strategy: str | None,
+    no_wait: bool,
+    force_bake: bool,
+    json_mode: bool,
+) -> None:
+    """Deploy VERSION to ENVIRONMENT's idle colour and shift traffic to it."""
+    printer = Printer.choose(json_mode=json_mode)
+    rec = _engine(ctx, printer).deploy(
+        environment, version, ami=ami, strategy=strategy, wait=not no_wait, force_bake=force_bake
+    )
+    _finish(printer, rec, verb="deploy")
+
+
+@cli.command()
+@click.argument("environment")
+@click.option("--version", "version", required=True)
+@click.option("--ami", default=None)
+@click.option("--strategy", type=click.Choice(config_mod.STRATEGIES), default=None)
+@json_option
+@click.pass_obj
+def plan(ctx: Context, environment: str, version: str, ami: str | None, strategy: str | None, json_mode: bool) -> None:
+    """Show every step, wait, gate, image and what will be destroyed. Changes nothing."""
+    from bluegreen.engine import plan_lines
+    from bluegreen.model import record_to_dict
+
+    printer = Printer.choose(json_mode=json_mode)
+    rec = _engine(ctx, printer).plan(environment, version, ami=ami, strategy=strategy)
+    if json_mode:
+        d = record_to_dict(rec)
+        printer.json({k: d[k] for k in ("environment", "platform", "release", "from_colour", "to_colour", "steps")})
+    else:
+        for line in plan_lines(rec):
+            printer.line(line)
+
+
+@cli.command()
+@click.argument("environment")
+@click.option("--no-wait", is_flag=True, help="Record the promotion and return; the deploying process continues.")
+@json_option
+@click.pass_obj
+def promote(ctx: Context, environment: str, no_wait: bool, json_mode: bool) -> None:
+    """Let a deployment paused at the promotion gate continue (from any machine)."""
+    printer = Printer.choose(json_mode=json_mode)
+    rec = _engine(ctx, printer).promote(environment, wait=not no_wait)
+    _finish(printer, rec, verb="promote")
+
+
+@cli.command()
+@click.argument("environment")
+@click.option("--reason", default="", help="Why, for the record.")
+@click.option("--no-wait", is_flag=True, help="Record the abort and return; the deploying process rolls back.")
+@json_option
+@click.pass_obj
+def abort(ctx: Context, environment: str, reason: str, no_wait: bool, json_mode: bool) -> None:
+    """Roll back: all traffic to the old colour (read back), then remove the new one."""
+    printer = Printer.choose(json_mode=json_mode)
+    rec = _engine(ctx, printer).abort(environment, reason=reason, wait=not no_wait)
+    _finish(printer, rec, verb="abort")
+
+
+@cli.command()
+@click.argument("environment")
+@click.option("--no-wait", is_flag=True, help="Exit 0 when paused at the promotion gate.")
+@json_option
+@click.pass_obj
+def resume(ctx: Context, environment: str, no_wait: bool, json_mode: bool) -> None:
+    """Continue a deployment from its record (after its process died, or when blocked)."""
+    printer = Printer.choose(json_mode=json_mode)
+    rec = _engine(ctx, printer).resume(environment, wait=not no_wait)
+    _finish(printer, rec, verb="resume")
+
+
+@cli.command()
+@click.argument("environment")
+@click.option("--live", is_flag=True, help="Read the weights from the load balancer instead of the record.")
+@json_option
+@click.pass_obj
+def status(ctx: Context, environment: str, live: bool, json_mode: bool) -> None:
+    """Where ENVIRONMENT is: live colour, weights, release, deployment in progress."""
+    printer = Printer.choose(json_mode=json_mode)
+    st = _engine(ctx, printer).status(environment, read_traffic=live)
+    if json_mode:
+        printer.json(st)
+        return
+    for line in status_lines(st):
+        printer.line(line)
+
+
+def status_lines(st: dict[str, Any]) -> list[str]:
+    w = st["weights"]
+    rel = st["release"]
+    lines = [
+        f"environment: {st['environment']} ({st['platform']})",
+        f"live colour: {st['live_colour'] or '(none)'}"
+        + (f"   release: {rel['version']}" + (f" ({rel['ami']})" if rel.get("ami") else "") if rel else ""),
+        f"weights:     blue {w.get('blue', 0)}% / green {w.get('green', 0)}%  (from the {st['weights_source']})"
+        if w
+        else "weights:     (no traffic yet)",
+    ]
+    dep = st["deployment"]
+    if dep:
+        step = dep["step"]
+        where = f"step {step['index']}/{step['total']}: {step['description']}" if step else dep["phase"]
+        lines += [
+            f"deployment:  {dep['id']}  {dep['status']}  {dep['from_colour'] or '-'} -> {dep['to_colour']}  "
+            f"{dep['release']['version']}",
+            f"             {where}",
+            f"             started by {dep['started_by']} at {clock_text(dep['created_at'])}",
+        ]
+        if dep["failure"]:
+            lines.append(f"             failure: {dep['failure']}")
+    else:
+        last = st["last_deployment"]
+        if last:
+            lines.append(f"last:        {last['id']}  {last['status']}  {last['release']['version']}")
+            if last["failure"]:
+                lines.append(f"             failure: {last['failure']}")
+    lock = st["lock"]
+    if lock:
+        who = lock["owner"] or "no process (paused or interrupted)"
+        lines.append(f"lock:        {lock['deployment_id']} held by {who} since {clock_text(lock['since'])}")
+    lines.append(f"next:        {st['next']}")
+    return lines
+
+
+@cli.command()
+@click.argument("environment")
+@click.option("--limit", default=20, show_default=True)
+@click.option("--events", "show_events", is_flag=True, help="Show every recorded event.")
+@json_option
+@click.pass_obj
+def history(ctx: Context, environment: str, limit: int, show_events: bool, json_mode: bool) -> None:
+    """The deployments of ENVIRONMENT, newest first."""
+    from bluegreen.model import record_to_dict
+
+    printer = Printer.choose(json_mode=json_mode)
+    records = _engine(ctx, printer).history(environment, limit)
+    if json_mode:
+        printer.json([record_to_dict(r) for r in records])
+        return
+    for r in records:
+        colours = f"{r.from_colour or '-'} -> {r.to_colour}"
+        printer.line(
+            f"{clock_text(r.created_at)}  {r.id}  {r.status.value:<19} {r.release.version:<12} {colours}  "
+            f"by {r.started_by.describe()}"
+        )
+        if r.failure:
+            printer.line(f"          reason: {r.failure}")
+        if show_events:
+            for ev in r.events:
+                printer.line(f"          {clock_text(ev.at)}  {ev.kind:<18} {ev.message}")
+
+
+@cli.command()
+@click.argument("environment")
+@click.option("--force", is_flag=True, required=True, help="Required: breaking a lock is deliberate.")
+@click.option("--reason", required=True, help="Why, recorded in the deployment's history.")
+@json_option
+@click.pass_obj
+def unlock(ctx: Context, environment: str, force: bool, reason: str, json_mode: bool) -> None:
+    """Break ENVIRONMENT's lock (the deployment holding it is marked abandoned)."""
+    printer = Printer.choose(json_mode=json_mode)
+    engine = _engine(ctx, printer)
+    ctx.config.environment(environment)
+    info = engine.unlock(environment, reason=reason)
+    if json_mode:
+        printer.json({"environment": environment, "broken": info.deployment_id if info else None, "reason": reason})
+    elif info is None:
+        printer.line(f"{environment} was not locked")
+    else:
+        printer.line(f"broke the lock of deployment {info.deployment_id} (held by {info.owner or 'no process'})")
+        printer.line(f"next: check the traffic by hand: bluegreen status {environment} --live")
+
+
+@cli.command()
+@json_option
+@click.pass_obj
+def validate(ctx: Context, json_mode: bool) -> None:
+    """Check the config file (and that the tools its platforms need are installed)."""
+    from bluegreen import planner
+
+    cfg = ctx.config
+    problems: list[str] = []
+    for env in cfg.environments.values():
+        planner.plan(env, first_deploy=False, bake=True)
+        problems += missing_tools(env.platform)
+    if problems:
+        raise MissingToolError(
+            f"{cfg.path} is valid, but tools are missing: {', '.join(sorted(set(problems)))}",
+            where=str(cfg.path),
+            hint="run `make setup` (it installs packer and nginx from Debian's packages)",
+        )
+    names = sorted(cfg.environments)
+    if json_mode:
+        print(json.dumps({"valid": True, "config": str(cfg.path), "environments": names}))
+    else:
+        print(f"{cfg.path}: valid ({len(names)} environment{'s' * (len(names) != 1)}: {', '.join(names)})")
+
+
+def missing_tools(platform: str) -> list[str]:
+    needs = {"aws": ["terraform", "packer"], "local": ["nginx", "gunicorn"], "simulated": []}[platform]
+    return [t for t in needs if shutil.which(t) is None and not Path(f"/usr/sbin/{t}").exists()]
+
+
+# -- entry point ----------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        cli.main(args=argv, prog_name="bluegreen", standalone_mode=False)
+    except BluegreenError as e:
+        _report(e)
+        sys.exit(e.exit_code)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(EXIT_BAD_INPUT)
+    except click.exceptions.Abort:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)
+
+
+def _report(e: BluegreenError) -> None:
+    if "--json" in sys.argv:
+        print(json.dumps({"type": "error", **e.as_dict()}))
+    click.secho(f"error: {e.what}", fg="red", err=True)
+    if e.where:
+        click.echo(f"  where: {e.where}", err=True)
+    if e.hint:
+        click.echo(f"  next:  {e.hint}", err=True)
+
+
+if __name__ == "__main__":
+    main()

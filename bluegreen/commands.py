@@ -1,0 +1,184 @@
+"""What the state machine asks for, and what comes back.
+
+Commands are frozen values: the runner executes them through the ports and
+`bluegreen plan` prints them. Each observation names the command it answers
+(`seq`), so an answer that arrives after the record moved on is ignored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from bluegreen.model import Colour, Release
+from bluegreen.ports import Alarm, BakeResult, DrainState, Headroom, HealthSnapshot, ProvisionResult, SmokeResult
+
+# -- commands ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Bake:
+    environment: str
+    version: str
+
+
+@dataclass(frozen=True)
+class Provision:
+    colour: Colour
+    release: Release
+
+
+@dataclass(frozen=True)
+class CheckHealth:
+    colour: Colour
+
+
+@dataclass(frozen=True)
+class Smoke:
+    colour: Colour
+
+
+@dataclass(frozen=True)
+class CheckHeadroom:
+    colour: Colour
+
+
+@dataclass(frozen=True)
+class SetWeights:
+    """Apply the weights in one change, then read them back."""
+
+    weights: tuple[tuple[Colour, int], ...]
+
+    @classmethod
+    def of(cls, weights: Mapping[Colour, int]) -> SetWeights:
+        return cls(tuple(sorted(weights.items())))
+
+    def as_dict(self) -> dict[str, int]:
+        return {c.value: w for c, w in self.weights}
+
+
+@dataclass(frozen=True)
+class CheckAlarms:
+    colour: Colour
+
+
+@dataclass(frozen=True)
+class CheckDrain:
+    colour: Colour
+
+
+@dataclass(frozen=True)
+class Destroy:
+    colour: Colour
+
+
+@dataclass(frozen=True)
+class Sleep:
+    """Nothing to do until `until` (or until an operator writes to the record)."""
+
+    until: float
+
+
+@dataclass(frozen=True)
+class AwaitPromotion:
+    """Paused at the gate: wait for `bluegreen promote`, or exit if told not to wait."""
+
+
+Command = (
+    Bake
+    | Provision
+    | CheckHealth
+    | Smoke
+    | CheckHeadroom
+    | SetWeights
+    | CheckAlarms
+    | CheckDrain
+    | Destroy
+    | Sleep
+    | AwaitPromotion
+)
+
+# Commands with effects or observations get an inflight marker; waits do not.
+WAITS = (Sleep, AwaitPromotion)
+
+
+def command_name(cmd: Command) -> str:
+    return type(cmd).__name__
+
+
+# -- observations --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Baked:
+    seq: int
+    result: BakeResult
+
+
+@dataclass(frozen=True)
+class Provisioned:
+    seq: int
+    result: ProvisionResult
+
+
+@dataclass(frozen=True)
+class HealthPolled:
+    seq: int
+    snapshot: HealthSnapshot
+
+
+@dataclass(frozen=True)
+class Smoked:
+    seq: int
+    result: SmokeResult
+
+
+@dataclass(frozen=True)
+class HeadroomChecked:
+    seq: int
+    headroom: Headroom
+
+
+@dataclass(frozen=True)
+class WeightsRead:
+    seq: int
+    weights: Mapping[Colour, int]
+
+
+@dataclass(frozen=True)
+class AlarmsChecked:
+    seq: int
+    alarms: Sequence[Alarm]
+
+
+@dataclass(frozen=True)
+class DrainChecked:
+    seq: int
+    drain: DrainState
+
+
+@dataclass(frozen=True)
+class Destroyed:
+    seq: int
+
+
+@dataclass(frozen=True)
+class Failed:
+    """The adapter raised: `error` is its operator-facing message."""
+
+    seq: int
+    error: str
+
+
+Observation = (
+    Baked
+    | Provisioned
+    | HealthPolled
+    | Smoked
+    | HeadroomChecked
+    | WeightsRead
+    | AlarmsChecked
+    | DrainChecked
+    | Destroyed
+    | Failed
+)

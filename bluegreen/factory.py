@@ -1,0 +1,85 @@
+"""The composition root: config -> store, platform adapters and engine.
+
+The only module that knows which adapter serves which setting. Adapters are
+imported lazily so `bluegreen status` does not pay for boto3 or the local
+platform's imports when it does not need them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from bluegreen.config import Config, Environment
+from bluegreen.engine import Engine
+from bluegreen.model import Event, Record
+from bluegreen.ports import Notifier, Platform, Store
+
+
+def state_dir(config: Config) -> Path:
+    return config.state.path
+
+
+def make_store(config: Config) -> Store:
+    if config.state.backend == "dynamodb":
+        from bluegreen.adapters.aws.dynamodb_store import DynamoStore
+        from bluegreen.adapters.aws.session import client
+
+        store = DynamoStore(client(aws_target(config), "dynamodb"), config.state.table)
+        store.ensure_table()
+        return store
+    from bluegreen.adapters.sqlite_store import SqliteStore
+
+    return SqliteStore(state_dir(config) / "bluegreen.db")
+
+
+def aws_target(config: Config):  # type: ignore[no-untyped-def]
+    """Where the AWS APIs are: AWS itself, or the sandbox's recorded endpoint."""
+    from bluegreen.adapters.aws.session import AwsTarget
+
+    endpoint = config.aws.endpoint_url
+    return AwsTarget(region=config.aws.region, endpoint_url=endpoint)
+
+
+def make_platform(config: Config, env: Environment) -> Platform:
+    if env.platform == "simulated":
+        from bluegreen.adapters.simulated import file_platform
+
+        return file_platform(state_dir(config) / "simulated" / f"{env.name}.json")
+    if env.platform == "local":
+        from bluegreen.adapters.local.platform import build_local_platform
+
+        return build_local_platform(config, env)
+    from bluegreen.errors import UsageError
+
+    raise UsageError(
+        f"platform aws is not available in this build (environment {env.name})",
+        where=f"{config.path}: environments.{env.name}.platform",
+        hint="use platform simulated or local",
+    )
+
+
+def make_notifier(config: Config) -> Notifier | None:
+    if not config.webhook:
+        return None
+    from bluegreen.adapters.webhook import WebhookNotifier
+
+    return WebhookNotifier(config.webhook)
+
+
+def build_engine(
+    config: Config,
+    *,
+    on_event: Callable[[Record, Event], None],
+    on_wait: Callable[[Record, float], None],
+    poll_s: float | None = None,
+) -> Engine:
+    return Engine(
+        config=config,
+        store=make_store(config),
+        platform_for=lambda env: make_platform(config, env),
+        on_event=on_event,
+        on_wait=on_wait,
+        notifier=make_notifier(config),
+        poll_s=poll_s if poll_s is not None else (1.0 if config.state.backend == "dynamodb" else 0.25),
+    )

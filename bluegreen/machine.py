@@ -1,0 +1,452 @@
+"""The deployment state machine.
+
+    observe -> decide -> act -> record
+
+The runner loads the record, hands `decide` the record, what the last
+command observed and the time; `decide` returns the record to store and the
+next command. The runner stores the record *before* it runs the command
+(the `inflight` marker) and feeds the outcome back, which `decide` applies
+and the runner stores *after*. Everything a deployment knows is in the
+record, so a killed process resumes by calling `decide` again: an unfinished
+command is simply issued again (every port is idempotent).
+
+Pure: no I/O, no clock, no boto3, no subprocess. Invariants it keeps:
+- traffic goes to the new colour only after it passed health and smoke checks;
+- every traffic change is confirmed by reading the load balancer back before
+  the next step;
+- the old colour is retired only after the new one serves 100% (read back),
+  every hold/bake time has passed and the old colour serves nothing;
+- an abort before retiring ends with 100% on the old colour (read back),
+  then the new colour removed; a rollback that cannot finish says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bluegreen.commands import (
+    AlarmsChecked,
+    AwaitPromotion,
+    Bake,
+    Baked,
+    CheckAlarms,
+    CheckDrain,
+    CheckHeadroom,
+    CheckHealth,
+    Command,
+    Destroy,
+    Destroyed,
+    DrainChecked,
+    Failed,
+    HeadroomChecked,
+    HealthPolled,
+    Observation,
+    Provision,
+    Provisioned,
+    SetWeights,
+    Sleep,
+    Smoke,
+    Smoked,
+    WeightsRead,
+    command_name,
+)
+from bluegreen.errors import UsageError
+from bluegreen.model import Actor, Colour, Inflight, Phase, Record, Release, Request, Status, Step, StepKind
+from bluegreen.ports import HealthState
+
+ROLLBACK_ATTEMPTS = 5  # rollback and retire steps retry this often before asking for an operator
+RETRY_BACKOFF_S = 1.0
+# Polls leave no start/finish events (a long bake time would flood the history);
+# their outcome is in the record and in events when something changes.
+POLLS = (CheckHealth, CheckAlarms, CheckDrain)
+POLL_NAMES = frozenset(
+    command_name(c) for c in (CheckHealth(Colour.BLUE), CheckAlarms(Colour.BLUE), CheckDrain(Colour.BLUE))
+)
+
+
+@dataclass(frozen=True)
+class Decision:
+    record: Record
+    command: Command | None
+
+
+def decide(rec: Record, obs: Observation | None, now: float) -> Decision:
+    if obs is not None:
+        rec = _apply(rec, obs, now)
+    rec = _take_abort(rec, now)
+    return _next(rec, now)
+
+
+# -- operator requests (written into the record by any process) ----------------
+
+
+def request_abort(rec: Record, by: Actor, now: float, reason: str = "") -> Record:
+    env = rec.environment
+    if rec.status.terminal:
+        raise UsageError(
+            f"deployment {rec.id} has already {rec.status.value}; there is nothing to abort",
+            where=f"environment {env}",
+            hint=f"to go back to an earlier release, deploy it: bluegreen deploy {env} --version VERSION",
+        )
+    if rec.retiring:
+        raise UsageError(
+            f"deployment {rec.id} is retiring the old colour {rec.from_colour}: too late to abort",
+            where=f"environment {env}, phase {rec.phase.value}",
+            hint=f"let it finish (bluegreen resume {env}), then deploy the previous release",
+        )
+    rec = rec.replace(abort=Request(by=by, at=now, reason=reason))
+    if rec.status is Status.ROLLBACK_INCOMPLETE:
+        rec = rec.replace(status=Status.ROLLING_BACK, attempts=0, next_check_at=None, note="")
+        return rec.with_event(now, "abort_requested", f"{by.describe()} retries the rollback")
+    return rec.with_event(now, "abort_requested", f"abort requested by {by.describe()}" + _reason(reason))
+
+
+def request_promote(rec: Record, by: Actor, now: float) -> Record:
+    if rec.phase is not Phase.GATE or rec.status not in (Status.PAUSED, Status.RUNNING):
+        raise UsageError(
+            f"deployment {rec.id} is not at the promotion gate (phase {rec.phase.value}, status {rec.status.value})",
+            where=f"environment {rec.environment}",
+            hint=f"see where it is: bluegreen status {rec.environment}",
+        )
+    if rec.promote is not None:
+        return rec
+    rec = rec.replace(promote=Request(by=by, at=now))
+    return rec.with_event(now, "promote_requested", f"promoted by {by.describe()}")
+
+
+def request_resume(rec: Record, by: Actor, now: float) -> Record:
+    if rec.status.terminal:
+        raise UsageError(
+            f"deployment {rec.id} has already {rec.status.value}; there is nothing to resume",
+            where=f"environment {rec.environment}",
+            hint=f"start a new one: bluegreen deploy {rec.environment} --version VERSION",
+        )
+    if rec.status is Status.BLOCKED:
+        rec = rec.replace(status=Status.RUNNING, attempts=0, next_check_at=None, note="")
+    return rec.with_event(now, "resumed", f"resumed by {by.describe()}")
+
+
+def _reason(reason: str) -> str:
+    return f": {reason}" if reason else ""
+
+
+# -- applying what a command observed -------------------------------------------
+
+
+def _apply(rec: Record, obs: Observation, now: float) -> Record:
+    if rec.inflight is None or obs.seq != rec.inflight.seq:
+        return rec  # an answer to a command the record has moved past
+    name = rec.inflight.name
+    rec = rec.replace(inflight=None, updated_at=now)
+    if isinstance(obs, Failed):
+        return _on_failure(rec, name, obs.error, now)
+    if not isinstance(obs, POLL_OBSERVATIONS):
+        rec = rec.with_event(now, "command_finished", f"{name} finished")
+    match obs:
+        case Baked(result=r):
+            verb = "reused" if r.reused else "baked"
+            rec = rec.replace(release=Release(rec.release.version, r.ami, r.source_hash))
+            return _advance(rec, now, f"{verb} image {r.ami} (source hash {r.source_hash[:12]})")
+        case Provisioned(result=r):
+            rec = rec.replace(slots={**rec.slots, rec.to_colour.value: dict(r.details)})
+            return _advance(rec, now, f"{rec.to_colour} provisioned")
+        case HealthPolled(snapshot=snap):
+            return _on_health(rec, snap.state, snap.describe(), now)
+        case Smoked(result=r):
+            if not r.ok:
+                return _begin_rollback(rec, now, f"smoke checks failed on {rec.to_colour}: {r.detail}")
+            return _advance(rec.replace(smoke_passed=True), now, f"smoke checks passed on {rec.to_colour}")
+        case HeadroomChecked(headroom=h):
+            if not h.ok:
+                why = f"the old colour {rec.from_colour} could not take all traffic back: {h.reason}"
+                return _begin_rollback(rec, now, why + "; refusing to shift")
+            return _advance(rec, now, f"{rec.from_colour} could take all traffic back")
+        case WeightsRead(weights=w):
+            return _on_weights(rec, {c.value: n for c, n in w.items()}, now)
+        case AlarmsChecked(alarms=alarms):
+            if alarms:
+                a = alarms[0]
+                return _begin_rollback(rec, now, f"alarm {a.name} is in ALARM" + _reason(a.reason))
+            return rec.replace(next_check_at=now + _poll(rec))
+        case DrainChecked(drain=d):
+            if d.serving:
+                note = f"waiting for {rec.from_colour} to stop serving: {d.reason}"
+                if note != rec.note:
+                    rec = rec.with_event(now, "drain", note)
+                return rec.replace(note=note, next_check_at=now + _poll(rec))
+            return rec.replace(retiring=True, note="").with_event(now, "drain", f"{rec.from_colour} serves nothing")
+        case Destroyed():
+            return _on_destroyed(rec, now)
+    return rec
+
+
+POLL_OBSERVATIONS = (HealthPolled, AlarmsChecked, DrainChecked)
+
+
+def _on_failure(rec: Record, name: str, error: str, now: float) -> Record:
+    rec = rec.with_event(now, "command_failed", f"{name} failed: {error}")
+    if rec.in_rollback or rec.phase is Phase.RETIRE or name in POLL_NAMES:
+        # Going back, finishing, or merely looking must not give up at the first error.
+        attempts = rec.attempts + 1
+        if attempts < ROLLBACK_ATTEMPTS:
+            return rec.replace(attempts=attempts, next_check_at=now + RETRY_BACKOFF_S * attempts)
+        if rec.in_rollback or rec.phase is Phase.RETIRE:
+            return _stuck(rec, now, error)
+    return _begin_rollback(rec, now, f"{_step_label(rec)} failed: {error}")
+
+
+def _stuck(rec: Record, now: float, error: str) -> Record:
+    env = rec.environment
+    if rec.in_rollback:
+        where = (
+            f"traffic is back on {rec.from_colour}, but removing {rec.to_colour} failed"
+            if rec.phase is Phase.DECOMMISSION
+            else f"traffic could not be restored to {rec.from_colour}"
+        )
+        note = f"rollback incomplete: {where}: {error}. Fix it, then run: bluegreen abort {env}"
+        return rec.replace(status=Status.ROLLBACK_INCOMPLETE, note=note).with_event(now, "rollback_incomplete", note)
+    note = f"retiring {rec.from_colour} failed: {error}. Fix it, then run: bluegreen resume {env}"
+    return rec.replace(status=Status.BLOCKED, note=note).with_event(now, "blocked", note)
+
+
+def _on_health(rec: Record, state: HealthState, text: str, now: float) -> Record:
+    last = next((e.message for e in reversed(rec.events) if e.kind == "health"), None)
+    if text != last:
+        rec = rec.with_event(now, "health", text)
+    step = rec.step
+    assert step is not None
+    if state is HealthState.FAILED:
+        return _begin_rollback(rec, now, f"{rec.to_colour} is unhealthy: {text}")
+    streak = rec.healthy_streak + 1 if state is HealthState.HEALTHY else 0
+    if streak >= step.threshold:
+        rec = rec.replace(healthy_streak=streak, healthy_passed=True)
+        return _advance(rec, now, f"{rec.to_colour} healthy for {streak} consecutive polls")
+    rec = rec.replace(healthy_streak=streak, next_check_at=now + step.poll_s)
+    return _check_health_deadline(rec, now, text)
+
+
+def _check_health_deadline(rec: Record, now: float, text: str) -> Record:
+    step = rec.step
+    assert step is not None and rec.step_started_at is not None
+    if now >= rec.step_started_at + step.timeout_s:
+        return _begin_rollback(rec, now, f"{rec.to_colour} not healthy within {step.timeout_s:g}s: {text}")
+    return rec
+
+
+def _on_weights(rec: Record, read: dict[str, int], now: float) -> Record:
+    expected = _expected_weights(rec)
+    rec = rec.replace(weights=read)
+    shown = _show_weights(read)
+    if read == expected:
+        rec = rec.replace(attempts=0, next_check_at=None).with_event(now, "traffic", f"{shown} (read back)")
+        if rec.in_rollback:
+            rec = rec.replace(phase=Phase.DECOMMISSION)
+            return rec.with_event(now, "rollback", f"all traffic is back on {rec.from_colour}")
+        step = rec.step
+        assert step is not None
+        return rec.replace(wait_until=now + step.wait_s, next_check_at=now + min(step.poll_s, step.wait_s))
+    attempts = rec.attempts + 1
+    msg = f"load balancer reports {shown}, expected {_show_weights(expected)}"
+    rec = rec.with_event(now, "traffic_mismatch", f"{msg} (attempt {attempts})")
+    limit = ROLLBACK_ATTEMPTS if rec.in_rollback else (rec.step.retries if rec.step else 0)
+    if attempts <= limit:
+        return rec.replace(attempts=attempts, next_check_at=now + RETRY_BACKOFF_S)
+    if rec.in_rollback:
+        return _stuck(rec, now, msg)
+    return _begin_rollback(rec, now, f"traffic change not confirmed: {msg}")
+
+
+def _on_destroyed(rec: Record, now: float) -> Record:
+    if rec.in_rollback:
+        slots = {k: v for k, v in rec.slots.items() if k != rec.to_colour.value}
+        rec = rec.replace(phase=Phase.ROLLED_BACK, status=Status.ROLLED_BACK, slots=slots, note="")
+        return rec.with_event(now, "rolled_back", f"rolled back: {rec.to_colour} removed, {rec.from_colour} serves")
+    assert rec.from_colour is not None
+    slots = {k: v for k, v in rec.slots.items() if k != rec.from_colour.value}
+    return _advance(rec.replace(slots=slots), now, f"{rec.from_colour} retired")
+
+
+# -- moving through the plan -----------------------------------------------------
+
+
+def _advance(rec: Record, now: float, message: str) -> Record:
+    rec = rec.with_event(now, "step_finished", message)
+    index = rec.step_index + 1
+    rec = rec.replace(
+        step_index=index,
+        step_started_at=None,
+        wait_until=None,
+        next_check_at=None,
+        attempts=0,
+        status=Status.RUNNING,
+        note="",
+    )
+    if index >= len(rec.steps):
+        rec = rec.replace(phase=Phase.DONE, status=Status.SUCCEEDED)
+        return rec.with_event(now, "succeeded", f"{rec.release.version} serves all traffic on {rec.to_colour}")
+    return rec.replace(phase=Phase(rec.steps[index].kind.value))
+
+
+def _begin_rollback(rec: Record, now: float, reason: str) -> Record:
+    rec = rec.replace(
+        phase=Phase.ROLLBACK_TRAFFIC if rec.from_colour else Phase.DECOMMISSION,
+        status=Status.ROLLING_BACK,
+        failure=rec.failure or reason,
+        inflight=None,
+        attempts=0,
+        wait_until=None,
+        next_check_at=None,
+        note="",
+    )
+    return rec.with_event(now, "rollback_started", f"rolling back: {reason}")
+
+
+def _take_abort(rec: Record, now: float) -> Record:
+    if rec.abort is None or rec.in_rollback or rec.retiring or rec.status.terminal:
+        return rec
+    if rec.status not in (Status.RUNNING, Status.PAUSED):
+        return rec
+    return _begin_rollback(rec, now, f"aborted by {rec.abort.by.describe()}" + _reason(rec.abort.reason))
+
+
+def _next(rec: Record, now: float) -> Decision:
+    if rec.status not in (Status.RUNNING, Status.PAUSED, Status.ROLLING_BACK):
+        return Decision(rec, None)
+    if rec.next_check_at is not None and rec.inflight is None:
+        until = rec.next_check_at
+        if _holding(rec) and rec.wait_until is not None:
+            until = min(until, rec.wait_until)  # a hold ends on time, whatever the poll cadence
+        if now < until:
+            return Decision(rec, Sleep(until))
+    if rec.in_rollback:
+        if rec.phase is Phase.ROLLBACK_TRAFFIC:
+            return _issue(rec, SetWeights.of(_as_colours(_expected_weights(rec))), now)
+        return _issue(rec, Destroy(rec.to_colour), now)
+    step = rec.step
+    if step is None:
+        return Decision(rec, None)
+    if rec.step_started_at is None:
+        rec = rec.replace(step_started_at=now, healthy_streak=0, attempts=0)
+        rec = rec.with_event(now, "step_started", f"step {rec.step_index + 1}/{len(rec.steps)}: {step.describe()}")
+    return _next_forward(rec, step, now)
+
+
+def _next_forward(rec: Record, step: Step, now: float) -> Decision:
+    match step.kind:
+        case StepKind.BAKE:
+            if rec.release.ami:
+                return _next(_advance(rec, now, f"using image {rec.release.ami}"), now)
+            return _issue(rec, Bake(rec.environment, rec.release.version), now)
+        case StepKind.PROVISION:
+            return _issue(rec, Provision(rec.to_colour, rec.release), now)
+        case StepKind.WAIT_HEALTHY:
+            last = next((e.message for e in reversed(rec.events) if e.kind == "health"), "no poll answered yet")
+            checked = _check_health_deadline(rec, now, last)
+            if checked.in_rollback:
+                return _next(checked, now)
+            return _issue(rec, CheckHealth(rec.to_colour), now)
+        case StepKind.SMOKE:
+            return _issue(rec, Smoke(rec.to_colour), now)
+        case StepKind.HEADROOM:
+            assert rec.from_colour is not None
+            return _issue(rec, CheckHeadroom(rec.from_colour), now)
+        case StepKind.SHIFT:
+            if dict(rec.weights) != _expected_weights(rec) or rec.wait_until is None:
+                return _issue(rec, SetWeights.of(_as_colours(_expected_weights(rec))), now)
+            return _hold(rec, now)
+        case StepKind.OBSERVE:
+            if rec.wait_until is None:
+                rec = rec.replace(wait_until=now + step.wait_s)
+            return _hold(rec, now)
+        case StepKind.GATE:
+            if rec.promote is not None:
+                return _next(_advance(rec, now, f"promoted by {rec.promote.by.describe()}"), now)
+            if rec.status is not Status.PAUSED:
+                note = f"paused at the promotion gate: run `bluegreen promote {rec.environment}` (or abort)"
+                rec = rec.replace(status=Status.PAUSED, note=note).with_event(now, "gate", note)
+            return Decision(rec, AwaitPromotion())
+        case StepKind.RETIRE:
+            old = rec.from_colour
+            assert old is not None
+            if rec.retiring:
+                return _issue(rec, Destroy(old), now)
+            delay_ends = rec.wait_until if rec.wait_until is not None else now + step.wait_s
+            if now < delay_ends:
+                note = f"scale-down delay: {step.wait_s:g}s before {old} may go"
+                return Decision(rec.replace(wait_until=delay_ends, note=note), Sleep(delay_ends))
+            return _issue(rec.replace(wait_until=delay_ends), CheckDrain(old), now)
+    raise AssertionError(f"unknown step {step.kind}")
+
+
+def _hold(rec: Record, now: float) -> Decision:
+    """Wait out a step's hold time, looking at alarms every poll."""
+    assert rec.wait_until is not None
+    if now >= rec.wait_until:
+        step = rec.step
+        done = "confirmed" if step is not None and step.wait_s == 0 else "held with no alarm"
+        return _next(_advance(rec, now, f"{_step_label(rec)}: {done}"), now)
+    return _issue(rec, CheckAlarms(rec.to_colour), now)
+
+
+def _issue(rec: Record, cmd: Command, now: float) -> Decision:
+    name = command_name(cmd)
+    if rec.inflight is not None:
+        # Started before, outcome never recorded (the process died): run it again.
+        rec = rec.with_event(now, "resumed", f"{rec.inflight.name} started earlier did not record its end; again")
+    seq = rec.seq + 1
+    rec = rec.replace(seq=seq, inflight=Inflight(seq=seq, name=name, started_at=now), next_check_at=None)
+    if not isinstance(cmd, POLLS):
+        rec = rec.with_event(now, "command_started", _describe(cmd))
+    return Decision(rec, cmd)
+
+
+# -- small pure helpers ------------------------------------------------------------
+
+
+def _holding(rec: Record) -> bool:
+    step = rec.step
+    return not rec.in_rollback and step is not None and step.kind in (StepKind.SHIFT, StepKind.OBSERVE)
+
+
+def _expected_weights(rec: Record) -> dict[str, int]:
+    if rec.in_rollback:
+        assert rec.from_colour is not None
+        return {rec.from_colour.value: 100, rec.to_colour.value: 0}
+    step = rec.step
+    weight = step.weight if step is not None and step.weight is not None else 100
+    return {rec.to_colour.value: weight, rec.to_colour.other.value: 100 - weight}
+
+
+def _as_colours(weights: dict[str, int]) -> dict[Colour, int]:
+    return {Colour(k): v for k, v in weights.items()}
+
+
+def _show_weights(weights: dict[str, int]) -> str:
+    return " / ".join(f"{c} {weights.get(c, 0)}%" for c in ("blue", "green"))
+
+
+def _poll(rec: Record) -> float:
+    step = rec.step
+    return step.poll_s if step is not None and step.poll_s > 0 else RETRY_BACKOFF_S
+
+
+def _step_label(rec: Record) -> str:
+    step = rec.step
+    return step.describe() if step is not None else rec.phase.value
+
+
+def _describe(cmd: Command) -> str:
+    match cmd:
+        case Bake(version=v):
+            return f"baking the image for {v}"
+        case Provision(colour=c, release=r):
+            return f"provisioning {c} with {r.version}" + (f" ({r.ami})" if r.ami else "")
+        case Smoke(colour=c):
+            return f"smoke checks on {c} only"
+        case CheckHeadroom(colour=c):
+            return f"checking {c} could take all traffic back"
+        case SetWeights():
+            return f"setting traffic {_show_weights(cmd.as_dict())}"
+        case Destroy(colour=c):
+            return f"removing {c}"
+    return command_name(cmd)

@@ -1,0 +1,92 @@
+"""The planner: an environment's settings -> the ordered steps of one deployment.
+
+Pure. The plan is frozen into the deployment record when the deployment
+starts, so a config edit in the middle of a deployment changes nothing, and
+`bluegreen plan` shows exactly what `deploy` will do.
+"""
+
+from __future__ import annotations
+
+from bluegreen.config import Environment
+from bluegreen.errors import ConfigError
+from bluegreen.model import Step, StepKind
+
+FULL = 100
+
+
+def shift_weights(env: Environment, strategy: str) -> list[tuple[int, float]]:
+    """(weight on the new colour, hold seconds) for each traffic step, ending at 100."""
+    t = env.traffic
+    if strategy == "all-at-once":
+        steps: list[tuple[int, float]] = []
+    elif strategy == "canary":
+        if not t.steps:
+            raise ConfigError(
+                f"strategy canary needs steps in environments.{env.name}.traffic.steps",
+                where=f"environments.{env.name}.traffic",
+                hint="add `steps: [{weight: 10, wait: 60s}, {weight: 50, wait: 60s}]` or pick --strategy all-at-once",
+            )
+        steps = [(s.weight, s.wait_s) for s in t.steps if s.weight < FULL]
+    elif strategy == "linear":
+        if not t.linear_step:
+            raise ConfigError(
+                f"strategy linear needs environments.{env.name}.traffic.step",
+                where=f"environments.{env.name}.traffic",
+                hint="add `step: 20` and `every: 60s`, or pick --strategy all-at-once",
+            )
+        steps = [(w, t.linear_every_s) for w in range(t.linear_step, FULL, t.linear_step)]
+    else:
+        raise ConfigError(
+            f"unknown strategy {strategy!r}", hint="use one of: all-at-once, canary, linear", where="--strategy"
+        )
+    last_hold = next((s.wait_s for s in t.steps if s.weight == FULL), 0.0) if strategy == "canary" else 0.0
+    return [*steps, (FULL, last_hold)]
+
+
+def plan(env: Environment, *, first_deploy: bool, bake: bool, strategy: str | None = None) -> tuple[Step, ...]:
+    strategy = strategy or env.traffic.strategy
+    if env.load_balancer.type == "elb" and strategy != "all-at-once":
+        raise ConfigError(
+            f"strategy {strategy!r} needs weighted routing, which a classic ELB does not have",
+            where=f"environments.{env.name}.load_balancer.type",
+            hint="use --strategy all-at-once, or an ALB",
+        )
+    hc = env.health_check
+    steps: list[Step] = []
+    if bake:
+        steps.append(Step(StepKind.BAKE))
+    steps += [
+        Step(StepKind.PROVISION),
+        Step(
+            StepKind.WAIT_HEALTHY,
+            timeout_s=hc.deadline_s,
+            poll_s=hc.poll_s or hc.interval_s,
+            threshold=hc.healthy_threshold,
+        ),
+        Step(StepKind.SMOKE),
+    ]
+    # With nothing live there is nobody to shift from, to gate against or to retire.
+    shifts = [(FULL, 0.0)] if first_deploy else shift_weights(env, strategy)
+    if not first_deploy:
+        steps.append(Step(StepKind.HEADROOM))
+    gate = env.promotion == "manual" and not first_deploy
+    for weight, hold in shifts:
+        if gate and env.gate == "before-full" and weight == FULL:
+            steps.append(Step(StepKind.GATE))
+        steps.append(
+            Step(
+                StepKind.SHIFT,
+                weight=weight,
+                wait_s=hold,
+                poll_s=env.traffic.check_every_s,
+                retries=env.traffic.readback_retries,
+            )
+        )
+    if env.bake_time_s > 0:
+        steps.append(Step(StepKind.OBSERVE, wait_s=env.bake_time_s, poll_s=env.traffic.check_every_s))
+    if gate and env.gate == "after-last-step":
+        # At 100% after the bake time: the operator decides whether the old colour may go.
+        steps.append(Step(StepKind.GATE))
+    if not first_deploy:
+        steps.append(Step(StepKind.RETIRE, wait_s=env.scale_down_delay_s, poll_s=env.traffic.check_every_s))
+    return tuple(steps)

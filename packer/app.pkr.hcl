@@ -1,0 +1,179 @@
+# The application image: one release of the app on a base AMI, tagged with
+# the source hash it was baked from so bluegreen can reuse it (packer/README.md).
+#
+# The same template bakes on AWS and in the sandbox: only `ec2_endpoint`
+# (empty = AWS) and `communicator` ("none" skips provisioning: nothing to
+# SSH into) differ. Every default below is the right one for real AWS.
+
+variable "version" {
+  type        = string
+  description = "The release being baked (git sha or tag); tag Version."
+}
+
+variable "source_hash" {
+  type        = string
+  description = "Hash of everything the image is made from (bluegreen/source_hash.py); tag SourceHash."
+}
+
+variable "environment" {
+  type        = string
+  description = "The bluegreen environment the image is for; tag Environment."
+}
+
+variable "region" {
+  type    = string
+  default = "us-east-1"
+}
+
+variable "ec2_endpoint" {
+  type        = string
+  default     = ""
+  description = "EC2 API endpoint; empty means AWS's own. Packer 1.6 ignores AWS_ENDPOINT_URL."
+}
+
+variable "source_ami" {
+  type        = string
+  default     = ""
+  description = "An explicit base AMI id; empty: the newest AMI matching source_ami_name/owners."
+}
+
+variable "source_ami_name" {
+  type        = string
+  default     = "amzn2-ami-hvm-*-x86_64-gp2"
+  description = "Name pattern of the base AMI when source_ami is empty."
+}
+
+variable "source_ami_owners" {
+  type    = list(string)
+  default = ["amazon"]
+}
+
+variable "instance_type" {
+  type    = string
+  default = "t3.micro"
+}
+
+variable "subnet_id" {
+  type        = string
+  default     = ""
+  description = "Where the bake instance runs; empty: the default VPC."
+}
+
+variable "communicator" {
+  type        = string
+  default     = "ssh"
+  description = "\"ssh\" installs the release; \"none\" bakes the base image untouched (no provisioning)."
+}
+
+variable "ssh_username" {
+  type    = string
+  default = "ec2-user"
+}
+
+variable "app_artifact" {
+  type        = string
+  description = "The app to install: a directory, a .tar.gz or a .whl (uploaded with the file provisioner)."
+}
+
+variable "wsgi_app" {
+  type    = string
+  default = "app:application"
+}
+
+variable "app_port" {
+  type    = number
+  default = 80
+}
+
+variable "manifest_path" {
+  type        = string
+  default     = "packer-manifest.json"
+  description = "Where the manifest post-processor writes the AMI id (bluegreen reads it)."
+}
+
+locals {
+  # AMI names allow only [A-Za-z0-9()[]./'@_ -] and must be unique per
+  # account and region: the timestamp and a random suffix make two bakes of
+  # the same source (force) never collide.
+  name_version              = substr(regex_replace(var.version, "[^A-Za-z0-9._-]", "-"), 0, 40)
+  stamp                     = formatdate("YYYYMMDDhhmmss", timestamp())
+  ami_name                  = "bluegreen-${var.environment}-${local.name_version}-${substr(var.source_hash, 0, 12)}-${local.stamp}-${substr(uuidv4(), 0, 8)}"
+  provision                 = var.communicator != "none"
+  skip_without_communicator = local.provision ? [] : ["amazon-ebs.app"]
+
+  tags = {
+    Name        = "bluegreen ${var.environment} ${var.version}"
+    Version     = var.version
+    SourceHash  = var.source_hash
+    Environment = var.environment
+    ManagedBy   = "bluegreen"
+  }
+}
+
+source "amazon-ebs" "app" {
+  region              = var.region
+  custom_endpoint_ec2 = var.ec2_endpoint
+  instance_type       = var.instance_type
+  subnet_id           = var.subnet_id
+  communicator        = var.communicator
+  ssh_username        = var.ssh_username
+
+  source_ami = var.source_ami
+  dynamic "source_ami_filter" {
+    # An explicit id wins; otherwise look the base image up by name and owner.
+    for_each = var.source_ami == "" ? [var.source_ami_name] : []
+    content {
+      filters = {
+        name                = source_ami_filter.value
+        root-device-type    = "ebs"
+        virtualization-type = "hvm"
+      }
+      owners      = var.source_ami_owners
+      most_recent = true
+    }
+  }
+
+  ami_name        = local.ami_name
+  ami_description = "bluegreen ${var.environment} release ${var.version} (source ${var.source_hash})"
+  tags            = local.tags
+  snapshot_tags   = local.tags
+  run_tags        = merge(local.tags, { Name = "bluegreen bake ${var.environment} ${var.version}" })
+}
+
+build {
+  sources = ["source.amazon-ebs.app"]
+
+  provisioner "shell" {
+    except = local.skip_without_communicator
+    inline = ["mkdir -p /tmp/bluegreen-upload /tmp/bluegreen-provision"]
+  }
+
+  provisioner "file" {
+    except      = local.skip_without_communicator
+    source      = var.app_artifact
+    destination = "/tmp/bluegreen-upload/"
+  }
+
+  provisioner "file" {
+    except      = local.skip_without_communicator
+    source      = "${path.root}/provision/bluegreen-app.service"
+    destination = "/tmp/bluegreen-provision/bluegreen-app.service"
+  }
+
+  provisioner "shell" {
+    except = local.skip_without_communicator
+    script = "${path.root}/provision/install-release.sh"
+    environment_vars = [
+      "VERSION=${var.version}",
+      "SOURCE_HASH=${var.source_hash}",
+      "WSGI_APP=${var.wsgi_app}",
+      "APP_PORT=${var.app_port}",
+    ]
+    execute_command = "chmod +x {{ .Path }}; sudo env {{ .Vars }} {{ .Path }}"
+  }
+
+  post-processor "manifest" {
+    output     = var.manifest_path
+    strip_path = true
+  }
+}

@@ -1,0 +1,90 @@
+"""Bad input: one clear message (what, where, next), exit 2, nothing changed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.cli.helpers import run
+
+
+def write(tmp: Path, text: str) -> Path:
+    p = tmp / "bluegreen.yaml"
+    p.write_text(text)
+    return p
+
+
+GOOD = """\
+environments:
+  web:
+    platform: simulated
+    health_check:
+      path: /health
+"""
+
+
+def test_valid_config(tmp_path: Path) -> None:
+    res = run(write(tmp_path, GOOD), "validate")
+    assert res.returncode == 0 and "valid (1 environment: web)" in res.stdout
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "line", "fix"),
+    [
+        (GOOD.replace("path: /health", "pth: /health"), "environments.web.health_check.pth", 5, "did you mean 'path'"),
+        (GOOD + "    promotion: sometimes\n", "environments.web.promotion", 6, "use one of: auto, manual"),
+        (GOOD.replace("path: /health", "healthy_threshold: lots"), "environments.web.health_check.healthy_threshold",
+         5, "write a number"),
+        (GOOD + "    bake_time: soon\n", "environments.web.bake_time", 6, "write seconds"),
+        (GOOD.replace("platform: simulated", "platform: azure"), "environments.web.platform", 3, "aws, local, simulated"),
+        (GOOD + "    traffic: {strategy: canary}\n", "environments.web.traffic.steps", None, "steps:"),
+        (GOOD + "    load_balancer: {type: elb}\n    traffic: {strategy: linear, step: 10}\n",
+         "environments.web.traffic.strategy", 7, "all-at-once"),
+        (GOOD + "    smoke:\n      - {path: /about/, status: 200, contians: x}\n", "environments.web.smoke[0].contians",
+         None, "did you mean 'contains'"),
+    ],
+)  # fmt: skip
+def test_bad_config_names_key_and_line_and_exits_2(
+    tmp_path: Path, text: str, key: str, line: int | None, fix: str
+) -> None:
+    cfg = write(tmp_path, text)
+    res = run(cfg, "validate")
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert key in res.stderr
+    if line:
+        assert f"bluegreen.yaml:{line}" in res.stderr
+    assert fix in res.stderr
+    assert res.stderr.count("error:") == 1
+
+
+def test_missing_variable_is_an_error_not_empty(tmp_path: Path) -> None:
+    cfg = write(tmp_path, GOOD + "    smoke:\n      - {path: /, contains: '${RELEASE_TEXT}'}\n")
+    res = run(cfg, "validate")
+    assert res.returncode == 2 and "environment variable RELEASE_TEXT is not set" in res.stderr
+
+
+def test_variable_with_explicit_default(tmp_path: Path) -> None:
+    cfg = write(tmp_path, GOOD + "    smoke:\n      - {path: /, contains: '${RELEASE_TEXT:-ok}'}\n")
+    assert run(cfg, "validate").returncode == 0
+
+
+def test_missing_config_file(tmp_path: Path) -> None:
+    res = run(tmp_path / "nope.yaml", "status", "web")
+    assert res.returncode == 2 and "does not exist" in res.stderr and "--config" in res.stderr
+
+
+def test_yaml_syntax_error_has_a_line(tmp_path: Path) -> None:
+    res = run(write(tmp_path, "environments:\n  web: [\n"), "validate")
+    assert res.returncode == 2 and "not valid YAML" in res.stderr
+
+
+def test_unknown_environment(tmp_path: Path) -> None:
+    res = run(write(tmp_path, GOOD), "deploy", "wbe", "--version", "v1")
+    assert res.returncode == 2 and "did you mean 'web'" in res.stderr
+    assert not (tmp_path / ".bluegreen").exists() or not any((tmp_path / ".bluegreen").rglob("*.json"))
+
+
+def test_bad_argument_exits_2(tmp_path: Path) -> None:
+    res = run(write(tmp_path, GOOD), "deploy", "web", "--version", "v1", "--strategy", "yolo")
+    assert res.returncode == 2 and "yolo" in res.stderr

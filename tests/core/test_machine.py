@@ -1,0 +1,272 @@
+"""The state machine, scenario by scenario, against the in-memory world."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import pytest
+
+from bluegreen.commands import CheckHealth, Command, Destroy, SetWeights
+from bluegreen.errors import UsageError
+from bluegreen.machine import decide, request_abort, request_promote
+from bluegreen.model import Colour, Phase, Record, Status, StepKind
+from tests.core.envs import CANARY, LINEAR, environment
+from tests.core.sim import ACTOR, FakeClock, Trace, destroys, drive, live_world, new_record
+
+BLUE, GREEN = Colour.BLUE, Colour.GREEN
+
+
+def weights_set(trace: Trace) -> list[dict[str, int]]:
+    return [cmd.as_dict() for _, cmd, _ in trace.commands if isinstance(cmd, SetWeights)]
+
+
+def test_all_at_once_deploy_moves_traffic_then_retires_old(tmp_path: Path) -> None:
+    env = environment(tmp_path, scale_down_delay="30s")
+    world, clock, trace = live_world(), FakeClock(), Trace()
+    rec = drive(new_record(env, "v2"), world, clock, trace=trace)
+    assert (rec.status, rec.phase) == (Status.SUCCEEDED, Phase.DONE)
+    assert world.weights == {"blue": 0, "green": 100}
+    assert list(world.colours) == ["green"]
+    assert weights_set(trace) == [{"blue": 0, "green": 100}]
+    assert destroys(trace) == [BLUE]
+    assert rec.release.ami and rec.release.source_hash
+    retire_started = next(e.at for e in rec.events if e.kind == "step_started" and "retire" in e.message)
+    destroyed_at = next(t for t, c, _ in trace.commands if isinstance(c, Destroy))
+    assert destroyed_at >= retire_started + 30
+
+
+def test_canary_steps_each_read_back_and_held(tmp_path: Path) -> None:
+    env = environment(tmp_path, traffic=CANARY)
+    world, clock, trace = live_world(), FakeClock(), Trace()
+    start = clock.now()
+    rec = drive(new_record(env, "v2"), world, clock, trace=trace)
+    assert rec.status is Status.SUCCEEDED
+    assert weights_set(trace) == [{"blue": 90, "green": 10}, {"blue": 50, "green": 50}, {"blue": 0, "green": 100}]
+    assert clock.now() - start >= 120
+    assert [e.message for e in rec.events if e.kind == "traffic"] == [
+        "blue 90% / green 10% (read back)",
+        "blue 50% / green 50% (read back)",
+        "blue 0% / green 100% (read back)",
+    ]
+
+
+def test_linear_reaches_full_in_steps(tmp_path: Path) -> None:
+    env = environment(tmp_path, traffic=LINEAR)
+    world, trace = live_world(), Trace()
+    drive(new_record(env, "v2"), world, FakeClock(), trace=trace)
+    assert [w["green"] for w in weights_set(trace)] == [25, 50, 75, 100]
+
+
+def test_first_deploy_sends_all_traffic_to_blue(tmp_path: Path) -> None:
+    from bluegreen.adapters.simulated import World
+
+    env = environment(tmp_path)
+    world = World()
+    rec = drive(new_record(env, "v1", live=None), world, FakeClock())
+    assert rec.status is Status.SUCCEEDED and rec.to_colour is BLUE
+    assert world.weights == {"blue": 100, "green": 0}
+
+
+def test_health_needs_consecutive_healthy_polls(tmp_path: Path) -> None:
+    env = environment(tmp_path, health_check={"interval": 10, "timeout": 2, "healthy_threshold": 3})
+    world, trace = live_world(), Trace()
+    world.faults.healthy_after_polls = 2  # one PENDING poll first
+    drive(new_record(env, "v2"), world, FakeClock(), trace=trace)
+    polls = [t for t, c, _ in trace.commands if isinstance(c, CheckHealth)]
+    assert len(polls) == 4  # 1 pending + 3 healthy in a row
+    assert all(b - a >= 10 for a, b in itertools.pairwise(polls))
+
+
+def test_never_healthy_rolls_back_at_the_deadline_without_traffic(tmp_path: Path) -> None:
+    env = environment(tmp_path, health_check={"interval": 10, "timeout": 2, "deadline": "2m"})
+    world, clock, trace = live_world(), FakeClock(), Trace()
+    world.faults.unhealthy_versions = ["v2"]
+    start = clock.now()
+    rec = drive(new_record(env, "v2"), world, clock, trace=trace)
+    assert rec.status is Status.ROLLED_BACK
+    assert "not healthy within 120s" in (rec.failure or "")
+    assert "initial (Elb.InitialHealthChecking)" in (rec.failure or "")
+    assert 120 <= clock.now() - start < 140
+    assert world.weights == {"blue": 100, "green": 0} and list(world.colours) == ["blue"]
+    assert all(w["green"] == 0 for w in weights_set(trace))
+
+
+def test_failed_health_rolls_back_at_once_naming_the_reason(tmp_path: Path) -> None:
+    env = environment(tmp_path)
+    world = live_world()
+    world.faults.failed_versions = ["v2"]
+    rec = drive(new_record(env, "v2"), world, FakeClock())
+    assert rec.status is Status.ROLLED_BACK
+    assert "Target.ResponseCodeMismatch" in (rec.failure or "")
+
+
+def test_smoke_failure_never_sends_traffic(tmp_path: Path) -> None:
+    env = environment(tmp_path, traffic=CANARY)
+    world, trace = live_world(), Trace()
+    world.faults.smoke_fail_versions = ["v2"]
+    rec = drive(new_record(env, "v2"), world, FakeClock(), trace=trace)
+    assert rec.status is Status.ROLLED_BACK and "smoke checks failed" in (rec.failure or "")
+    assert all(w["green"] == 0 for w in weights_set(trace))
+    assert list(world.colours) == ["blue"]
+
+
+def test_alarm_during_canary_rolls_back_naming_the_alarm(tmp_path: Path) -> None:
+    env = environment(tmp_path, traffic=CANARY)
+    world, trace = live_world(), Trace()
+
+    def fire_in_step_two(i: int, rec: Record, cmd: Command) -> Record:
+        if rec.step is not None and rec.step.weight == 50:
+            world.faults.firing_alarms = ["web-5xx"]
+        return rec
+
+    rec = drive(new_record(env, "v2"), world, FakeClock(), hook=fire_in_step_two, trace=trace)
+    assert rec.status is Status.ROLLED_BACK
+    assert rec.failure is not None and rec.failure.startswith("alarm web-5xx is in ALARM: Threshold Crossed")
+    assert world.weights == {"blue": 100, "green": 0}
+    assert weights_set(trace)[-1] == {"blue": 100, "green": 0}
+
+
+def test_stale_readback_is_retried_then_confirmed(tmp_path: Path) -> None:
+    env = environment(tmp_path)
+    world = live_world()
+    world.faults.stale_readbacks = 1
+    rec = drive(new_record(env, "v2"), world, FakeClock())
+    assert rec.status is Status.SUCCEEDED
+    assert sum(e.kind == "traffic_mismatch" for e in rec.events) == 1
+    assert [e.message for e in rec.events if e.kind == "traffic"] == ["blue 0% / green 100% (read back)"]
+
+
+def test_readback_that_never_agrees_fails_into_rollback(tmp_path: Path) -> None:
+    env = environment(tmp_path, traffic={"readback_retries": 2})
+    world = live_world()
+    world.faults.lost_changes = 3  # the load balancer takes the change but never applies it
+    rec = drive(new_record(env, "v2"), world, FakeClock())
+    assert rec.status is Status.ROLLED_BACK
+    assert "traffic change not confirmed: load balancer reports blue 100% / green 0%" in (rec.failure or "")
+    assert sum(e.kind == "traffic_mismatch" for e in rec.events) == 3
+    assert world.weights == {"blue": 100, "green": 0}
+
+
+def test_manual_promotion_pauses_at_gate_then_continues(tmp_path: Path) -> None:
+    env = environment(tmp_path, traffic=CANARY, promotion="manual")
+    world, clock = live_world(), FakeClock()
+    rec = drive(new_record(env, "v2"), world, clock)
+    assert (rec.status, rec.phase) == (Status.PAUSED, Phase.GATE)
+    assert world.weights == {"blue": 50, "green": 50}
+    assert "bluegreen promote web" in rec.note
+    rec = request_promote(rec, ACTOR, clock.now())
+    rec = drive(rec, world, clock)
+    assert rec.status is Status.SUCCEEDED and world.weights["green"] == 100
+
+
+def test_promote_outside_the_gate_is_refused(tmp_path: Path) -> None:
+    env = environment(tmp_path)
+    with pytest.raises(UsageError, match="not at the promotion gate"):
+        request_promote(new_record(env, "v2"), ACTOR, 0)
+
+
+@pytest.mark.parametrize("kind", list(StepKind))
+def test_abort_in_each_phase_ends_on_the_old_colour(tmp_path: Path, kind: StepKind) -> None:
+    env = environment(tmp_path, traffic=CANARY, promotion="manual", bake_time=60, scale_down_delay=60)
+    world, clock = live_world(), FakeClock()
+
+    def abort_at_kind(i: int, rec: Record, cmd: Command) -> Record:
+        if rec.step is not None and rec.step.kind is kind and rec.abort is None:
+            # RETIRE: after the scale-down delay, before the old colour's destroy begins.
+            return request_abort(rec, ACTOR, clock.now(), "operator said so")
+        return rec
+
+    rec = drive(new_record(env, "v2"), world, clock, hook=abort_at_kind)
+    if rec.status is Status.PAUSED:
+        if kind is StepKind.GATE:  # the abort arrives while it waits at the gate
+            rec = request_abort(rec, ACTOR, clock.now())
+        else:
+            rec = request_promote(rec, ACTOR, clock.now())
+        rec = drive(rec, world, clock, hook=abort_at_kind)
+    assert rec.status is Status.ROLLED_BACK, (kind, rec.phase, rec.note)
+    assert world.weights == {"blue": 100, "green": 0}
+    assert list(world.colours) == ["blue"]
+    assert "aborted by tester@test" in (rec.failure or "")
+
+
+def test_abort_after_retire_began_is_refused(tmp_path: Path) -> None:
+    env = environment(tmp_path)
+    rec = new_record(env, "v2").replace(phase=Phase.RETIRE, retiring=True)
+    with pytest.raises(UsageError, match="too late to abort"):
+        request_abort(rec, ACTOR, 0)
+
+
+def test_rollback_that_cannot_restore_traffic_says_so_then_abort_retries(tmp_path: Path) -> None:
+    env = environment(tmp_path)
+    world, clock = live_world(), FakeClock()
+    world.faults.smoke_fail_versions = ["v2"]
+    world.faults.fail_calls = {"set_weights": 50}
+    rec = drive(new_record(env, "v2"), world, clock)
+    assert rec.status is Status.ROLLBACK_INCOMPLETE
+    assert "traffic could not be restored to blue" in rec.note and "bluegreen abort web" in rec.note
+    world.faults.fail_calls = {}
+    rec = drive(request_abort(rec, ACTOR, clock.now()), world, clock)
+    assert rec.status is Status.ROLLED_BACK and list(world.colours) == ["blue"]
+
+
+def test_failed_decommission_leaves_traffic_on_old_and_asks_for_operator(tmp_path: Path) -> None:
+    env = environment(tmp_path)
+    world, clock = live_world(), FakeClock()
+    world.faults.smoke_fail_versions = ["v2"]
+    world.faults.fail_calls = {"destroy": 50}
+    rec = drive(new_record(env, "v2"), world, clock)
+    assert rec.status is Status.ROLLBACK_INCOMPLETE
+    assert "traffic is back on blue, but removing green failed" in rec.note
+    assert world.weights == {"blue": 100, "green": 0}
+
+
+def test_transient_errors_in_polls_are_retried(tmp_path: Path) -> None:
+    env = environment(tmp_path)
+    world = live_world()
+    world.faults.fail_calls = {"check": 2}
+    rec = drive(new_record(env, "v2"), world, FakeClock())
+    assert rec.status is Status.SUCCEEDED
+
+
+def test_headroom_missing_refuses_to_shift(tmp_path: Path) -> None:
+    env = environment(tmp_path)
+    world, trace = live_world(), Trace()
+    world.faults.old_colour_headroom = False
+    rec = drive(new_record(env, "v2"), world, FakeClock(), trace=trace)
+    assert rec.status is Status.ROLLED_BACK and "refusing to shift" in (rec.failure or "")
+    assert all(w["green"] == 0 for w in weights_set(trace))
+
+
+def test_an_answer_to_an_older_command_is_ignored(tmp_path: Path) -> None:
+    from bluegreen.commands import Smoked
+    from bluegreen.ports import SmokeResult
+
+    env = environment(tmp_path)
+    rec = new_record(env, "v2", ami="ami-1")
+    d = decide(rec, None, 0)
+    stale = Smoked(seq=d.record.seq + 7, result=SmokeResult(True))
+    again = decide(d.record, stale, 1)
+    assert again.record.inflight == d.record.inflight or again.record.step_index == d.record.step_index
+    assert not again.record.smoke_passed
+
+
+def test_killed_after_a_command_ran_resumes_by_running_it_again(tmp_path: Path) -> None:
+    env = environment(tmp_path)
+    world, clock = live_world(), FakeClock()
+    rec = new_record(env, "v2")
+    d = decide(rec, None, clock.now())  # bake is in flight; the process dies before recording it
+    world.bake("web", "v2")
+    resumed = drive(d.record, world, clock)
+    assert resumed.status is Status.SUCCEEDED
+    assert any(e.kind == "resumed" for e in resumed.events)
+    assert [entry for entry in world.log if entry[0] == "bake"] == [["bake", "v2", False], ["bake", "v2", True]]
+
+
+def test_blue_to_green_then_green_to_blue(tmp_path: Path) -> None:
+    env = environment(tmp_path)
+    world, clock = live_world(), FakeClock()
+    drive(new_record(env, "v2", live=BLUE), world, clock)
+    rec = drive(new_record(env, "v3", live=GREEN), world, clock)
+    assert rec.status is Status.SUCCEEDED and world.weights == {"blue": 100, "green": 0}
+    assert world.colours["blue"]["version"] == "v3"

@@ -1,0 +1,187 @@
+"""Property tests: random plans, faults, aborts and kills against the invariants.
+
+- traffic never reaches a colour that has not passed health and smoke checks;
+- the old colour is never retired before the new one serves 100% (read back)
+  and the bake time has passed;
+- an abort in any phase before retiring ends with 100% on the old colour;
+- a kill-and-resume at any command reaches the same end state as a run that
+  was never interrupted.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bluegreen.adapters.simulated import World
+from bluegreen.commands import Command, Destroy, SetWeights
+from bluegreen.machine import request_abort, request_promote
+from bluegreen.model import Colour, Record, Status
+from tests.core.envs import environment
+from tests.core.sim import ACTOR, FakeClock, Killed, Trace, drive, live_world, new_record
+
+TRAFFIC = st.sampled_from(
+    [
+        {"strategy": "all-at-once"},
+        {"strategy": "canary", "steps": [{"weight": 10, "wait": 30}, {"weight": 50, "wait": 30}], "check_every": 10},
+        {"strategy": "canary", "steps": [{"weight": 5, "wait": 0}, {"weight": 100, "wait": 20}], "check_every": 5},
+        {"strategy": "linear", "step": 30, "every": 20, "check_every": 10},
+    ]
+)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    settings: dict[str, Any]
+    first_deploy: bool
+    healthy_after: int
+    never_healthy: bool
+    fails_health: bool
+    fails_smoke: bool
+    alarm_at: int | None  # command index from which an alarm fires
+    flaky: dict[str, int]  # transient failures per port method
+    stale_readbacks: int
+    abort_at: int | None  # step index at which an operator aborts (in the record, so it survives kills)
+    promote: bool
+
+
+@st.composite
+def scenarios(draw: st.DrawFn, *, deterministic: bool = False) -> Scenario:
+    first = draw(st.booleans()) if not deterministic else False
+    settings_ = {
+        "traffic": draw(TRAFFIC),
+        "promotion": draw(st.sampled_from(["auto", "manual"])),
+        "gate": draw(st.sampled_from(["before-full", "after-last-step"])),
+        "bake_time": draw(st.sampled_from([0, 45])),
+        "scale_down_delay": draw(st.sampled_from([0, 30])),
+        "health_check": {
+            "interval": 10,
+            "timeout": 2,
+            "healthy_threshold": draw(st.integers(1, 3)),
+            "deadline": 120,
+        },
+    }
+    methods = ["check", "firing", "read_weights", "set_weights", "destroy", "drain_state", "provision", "bake"]
+    return Scenario(
+        settings=settings_,
+        first_deploy=first,
+        healthy_after=draw(st.integers(1, 4)),
+        never_healthy=draw(st.booleans()) and draw(st.booleans()),
+        fails_health=draw(st.booleans()) and draw(st.booleans()) and draw(st.booleans()),
+        fails_smoke=draw(st.booleans()) and draw(st.booleans()),
+        alarm_at=None if deterministic else draw(st.none() | st.integers(0, 40)),
+        flaky={} if deterministic else draw(st.dictionaries(st.sampled_from(methods), st.integers(1, 3), max_size=2)),
+        stale_readbacks=0 if deterministic else draw(st.integers(0, 2)),
+        abort_at=draw(st.none() | st.integers(0, 10)),
+        promote=draw(st.booleans()),
+    )
+
+
+def setup(s: Scenario, tmp: Path) -> tuple[Record, World]:
+    env = environment(tmp, **s.settings)
+    world = World() if s.first_deploy else live_world()
+    world.faults.healthy_after_polls = s.healthy_after
+    world.faults.unhealthy_versions = ["v2"] if s.never_healthy else []
+    world.faults.failed_versions = ["v2"] if s.fails_health else []
+    world.faults.smoke_fail_versions = ["v2"] if s.fails_smoke else []
+    world.faults.fail_calls = dict(s.flaky)
+    world.faults.stale_readbacks = s.stale_readbacks
+    return new_record(env, "v2", live=None if s.first_deploy else Colour.BLUE), world
+
+
+def run(s: Scenario, rec: Record, world: World, clock: FakeClock, trace: Trace, kill_at: int | None = None,
+        run_killed_command: bool = False) -> Record:  # fmt: skip
+    """Drive to the end, promoting at the gate when the scenario says so (else aborting there)."""
+    count = {"i": 0}
+
+    def hook(i: int, r: Record, cmd: Command) -> Record:
+        n = count["i"]
+        count["i"] += 1
+        check_invariants(r, cmd, world, clock, trace)
+        if s.alarm_at is not None and n >= s.alarm_at:
+            world.faults.firing_alarms = ["web-errors"]
+        if kill_at is not None and n == kill_at:
+            if run_killed_command:
+                from bluegreen.adapters.simulated import world_platform
+                from bluegreen.runner import execute
+
+                assert r.inflight is not None
+                execute(world_platform(world), cmd, r.inflight.seq)
+            raise Killed(r)
+        if s.abort_at is not None and r.step_index >= s.abort_at and r.abort is None and not r.retiring:
+            return request_abort(r, ACTOR, clock.now(), "property test")
+        return r
+
+    stored = rec
+    for _ in range(10):
+        try:
+            stored = drive(stored, world, clock, hook=hook, trace=trace)
+        except Killed as k:
+            stored, kill_at = k.record, None  # resume from the record, as `bluegreen resume` does
+            continue
+        if stored.status is Status.PAUSED:
+            if s.promote:
+                stored = request_promote(stored, ACTOR, clock.now())
+            else:
+                stored = request_abort(stored, ACTOR, clock.now(), "not promoted")
+            continue
+        return stored
+    raise AssertionError("did not finish")
+
+
+def check_invariants(r: Record, cmd: Command, world: World, clock: FakeClock, trace: Trace) -> None:
+    new = r.to_colour.value
+    if isinstance(cmd, SetWeights) and not r.in_rollback and cmd.as_dict().get(new, 0) > 0:
+        assert r.healthy_passed and r.smoke_passed, "traffic to a colour that has not proven itself"
+    if isinstance(cmd, Destroy) and not r.in_rollback:
+        assert cmd.colour == r.from_colour
+        assert r.weights.get(new) == 100 and world.weights.get(new) == 100, "retiring before 100% read back"
+        assert trace.full_at is not None
+        bake = sum(s.wait_s for s in r.steps if s.kind.value == "observe")
+        assert clock.now() >= trace.full_at + bake, "retiring before the bake time passed"
+
+
+def end_state(rec: Record, world: World) -> tuple[Any, ...]:
+    return (
+        rec.status,
+        rec.phase,
+        {k: v for k, v in world.weights.items() if v},
+        sorted((c, v["version"]) for c, v in world.colours.items()),
+    )
+
+
+@settings(max_examples=400, deadline=None)
+@given(scenarios())
+def test_invariants_hold_under_random_faults(s: Scenario) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        rec, world = setup(s, Path(tmp))
+        clock, trace = FakeClock(), Trace()
+        end = run(s, rec, world, clock, trace)
+    assert end.status in (Status.SUCCEEDED, Status.ROLLED_BACK), (end.status, end.note)
+    old, new = "blue", "green"
+    if s.first_deploy:
+        old, new = "", "blue"
+    if end.status is Status.SUCCEEDED:
+        assert world.weights.get(new) == 100 and list(world.colours) == [new]
+        assert not (s.fails_smoke or s.fails_health or s.never_healthy)
+    else:
+        if old:
+            assert world.weights.get(old) == 100, "a rollback must end with all traffic on the old colour"
+            assert world.colours[old]["version"] == "v1"
+        assert new not in world.colours
+
+
+@settings(max_examples=300, deadline=None)
+@given(scenarios(deterministic=True), st.integers(0, 40), st.booleans())
+def test_kill_and_resume_reaches_the_same_end(s: Scenario, kill_at: int, ran: bool) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        rec, world = setup(s, Path(tmp))
+        straight = run(s, rec, world, FakeClock(), Trace())
+        rec2, world2 = setup(s, Path(tmp))
+        killed = run(s, rec2, world2, FakeClock(), Trace(), kill_at=kill_at, run_killed_command=ran)
+    assert end_state(killed, world2) == end_state(straight, world)
