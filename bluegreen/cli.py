@@ -74,7 +74,7 @@ def cli(ctx: click.Context, config_path: str, verbose: bool) -> None:
 def _engine(ctx: Context, printer: Printer):  # type: ignore[no-untyped-def]
     from bluegreen.factory import build_engine
 
-    return build_engine(ctx.config, on_event=printer.event, on_wait=printer.wait)
+    return build_engine(ctx.config, on_event=printer.event, on_wait=printer.wait, on_progress=printer.progress)
 
 
 def _finish(printer: Printer, rec: Record, *, verb: str) -> None:
@@ -351,6 +351,9 @@ def _report(e: BluegreenError) -> None:
     if e.hint:
         click.echo(f"  next:  {e.hint}", err=True)
 
+
+# Commands of the platforms, registered from their own module.
+from bluegreen import cli_platforms  # noqa: E402,F401
 
 if __name__ == "__main__":
     main()

@@ -41,7 +41,7 @@ def aws_target(config: Config):  # type: ignore[no-untyped-def]
     return AwsTarget(region=config.aws.region, endpoint_url=endpoint)
 
 
-def make_platform(config: Config, env: Environment) -> Platform:
+def make_platform(config: Config, env: Environment, progress: Callable[[str], None] = lambda s: None) -> Platform:
     if env.platform == "simulated":
         from bluegreen.adapters.simulated import file_platform
 
@@ -72,12 +72,13 @@ def build_engine(
     *,
     on_event: Callable[[Record, Event], None],
     on_wait: Callable[[Record, float], None],
+    on_progress: Callable[[str], None] = lambda s: None,
     poll_s: float | None = None,
 ) -> Engine:
     return Engine(
         config=config,
         store=make_store(config),
-        platform_for=lambda env: make_platform(config, env),
+        platform_for=lambda env: make_platform(config, env, on_progress),
         on_event=on_event,
         on_wait=on_wait,
         notifier=make_notifier(config),

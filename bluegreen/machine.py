@@ -157,10 +157,14 @@ def _apply(rec: Record, obs: Observation, now: float) -> Record:
                 return _begin_rollback(rec, now, f"smoke checks failed on {rec.to_colour}: {r.detail}")
             return _advance(rec.replace(smoke_passed=True), now, f"smoke checks passed on {rec.to_colour}")
         case HeadroomChecked(headroom=h):
-            if not h.ok:
-                why = f"the old colour {rec.from_colour} could not take all traffic back: {h.reason}"
+            if h.ok:
+                return _advance(rec, now, f"{rec.from_colour} could take all traffic back")
+            why = f"the old colour {rec.from_colour} could not take all traffic back: {h.reason}"
+            if rec.weights.get(rec.to_colour.value, 0) == 0:
                 return _begin_rollback(rec, now, why + "; refusing to shift")
-            return _advance(rec, now, f"{rec.from_colour} could take all traffic back")
+            # The new colour serves: going back would be worse. Hold before retiring.
+            note = f"{why}; not retiring it. Fix it, then run: bluegreen resume {rec.environment}"
+            return rec.replace(status=Status.BLOCKED, note=note).with_event(now, "blocked", note)
         case WeightsRead(weights=w):
             return _on_weights(rec, {c.value: n for c, n in w.items()}, now)
         case AlarmsChecked(alarms=alarms):

@@ -87,6 +87,13 @@ class Printer:
             else:
                 self.json({"type": "wait", "deployment_id": rec.id, "what": what})
 
+    def progress(self, text: str) -> None:
+        """A line from a tool the adapters drive (packer, terraform, nginx)."""
+        if self.mode == "json":
+            self.json({"type": "progress", "message": text})
+        else:
+            self.line(f"{clock_text(time.time())}    {text}")
+
     def _stop_status(self) -> None:
         if self._status is not None:
             self._status.stop()

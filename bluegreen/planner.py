@@ -88,5 +88,7 @@ def plan(env: Environment, *, first_deploy: bool, bake: bool, strategy: str | No
         # At 100% after the bake time: the operator decides whether the old colour may go.
         steps.append(Step(StepKind.GATE))
     if not first_deploy:
+        # The last moment a rollback is possible: make sure it still would be.
+        steps.append(Step(StepKind.HEADROOM))
         steps.append(Step(StepKind.RETIRE, wait_s=env.scale_down_delay_s, poll_s=env.traffic.check_every_s))
     return tuple(steps)

@@ -238,6 +238,25 @@ def test_headroom_missing_refuses_to_shift(tmp_path: Path) -> None:
     assert all(w["green"] == 0 for w in weights_set(trace))
 
 
+def test_old_colour_losing_headroom_before_retire_blocks_instead_of_retiring(tmp_path: Path) -> None:
+    env = environment(tmp_path)
+    world, clock, trace = live_world(), FakeClock(), Trace()
+
+    def break_old_colour_at_full(i: int, rec: Record, cmd: Command) -> Record:
+        if rec.weights.get("green") == 100:
+            world.faults.old_colour_headroom = False
+        return rec
+
+    rec = drive(new_record(env, "v2"), world, clock, hook=break_old_colour_at_full, trace=trace)
+    assert rec.status is Status.BLOCKED and "not retiring it" in rec.note and "bluegreen resume web" in rec.note
+    assert destroys(trace) == [] and world.weights == {"blue": 0, "green": 100}
+    world.faults.old_colour_headroom = True
+    from bluegreen.machine import request_resume
+
+    rec = drive(request_resume(rec, ACTOR, clock.now()), world, clock)
+    assert rec.status is Status.SUCCEEDED and list(world.colours) == ["green"]
+
+
 def test_an_answer_to_an_older_command_is_ignored(tmp_path: Path) -> None:
     from bluegreen.commands import Smoked
     from bluegreen.ports import SmokeResult

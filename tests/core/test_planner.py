@@ -17,7 +17,7 @@ def kinds(steps: tuple) -> list[str]:  # type: ignore[type-arg]
 def test_all_at_once_with_bake_and_retire(tmp_path: Path) -> None:
     env = environment(tmp_path)
     assert kinds(plan(env, first_deploy=False, bake=True)) == [
-        "bake", "provision", "wait_healthy", "smoke", "headroom", "shift:100", "retire",
+        "bake", "provision", "wait_healthy", "smoke", "headroom", "shift:100", "headroom", "retire",
     ]  # fmt: skip
 
 
@@ -29,14 +29,14 @@ def test_first_deploy_has_nothing_to_shift_from_or_retire(tmp_path: Path) -> Non
 def test_canary_steps_end_at_full_with_gate_before_full(tmp_path: Path) -> None:
     env = environment(tmp_path, traffic=CANARY, promotion="manual", bake_time="5m")
     steps = plan(env, first_deploy=False, bake=True)
-    assert kinds(steps)[4:] == ["headroom", "shift:10", "shift:50", "gate", "shift:100", "observe", "retire"]
+    assert kinds(steps)[4:] == ["headroom", "shift:10", "shift:50", "gate", "shift:100", "observe", "headroom", "retire"]
     assert [s.wait_s for s in steps if s.kind is StepKind.SHIFT] == [60, 60, 0]
     assert next(s for s in steps if s.kind is StepKind.OBSERVE).wait_s == 300
 
 
 def test_gate_after_last_step_sits_before_retire(tmp_path: Path) -> None:
     env = environment(tmp_path, traffic=CANARY, promotion="manual", gate="after-last-step", bake_time=30)
-    assert kinds(plan(env, first_deploy=False, bake=False))[-4:] == ["shift:100", "observe", "gate", "retire"]
+    assert kinds(plan(env, first_deploy=False, bake=False))[-5:] == ["shift:100", "observe", "gate", "headroom", "retire"]
 
 
 def test_linear_steps(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from bluegreen.adapters.simulated import World
 from bluegreen.commands import Command, Destroy, SetWeights
-from bluegreen.machine import request_abort, request_promote
+from bluegreen.machine import request_abort, request_promote, request_resume
 from bluegreen.model import Colour, Record, Status
 from tests.core.envs import environment
 from tests.core.sim import ACTOR, FakeClock, Killed, Trace, drive, live_world, new_record
@@ -129,6 +129,13 @@ def run(s: Scenario, rec: Record, world: World, clock: FakeClock, trace: Trace, 
                 stored = request_promote(stored, ACTOR, clock.now())
             else:
                 stored = request_abort(stored, ACTOR, clock.now(), "not promoted")
+            continue
+        # What the operator is told to run when the retries ran out (faults are finite).
+        if stored.status is Status.ROLLBACK_INCOMPLETE:
+            stored = request_abort(stored, ACTOR, clock.now(), "retry the rollback")
+            continue
+        if stored.status is Status.BLOCKED:
+            stored = request_resume(stored, ACTOR, clock.now())
             continue
         return stored
     raise AssertionError("did not finish")

@@ -33,14 +33,14 @@ class AwsTarget:
 def client(target: AwsTarget, service: str) -> Any:
     cfg = BotoConfig(
         region_name=target.region,
-        retries=RETRIES,  # type: ignore[arg-type]
+        retries=RETRIES,
         connect_timeout=target.connect_timeout_s,
         read_timeout=target.read_timeout_s,
     )
     kwargs: dict[str, Any] = {"config": cfg}
     if target.endpoint_url:
         kwargs["endpoint_url"] = target.endpoint_url
-    return boto3.session.Session().client(service, **kwargs)  # type: ignore[call-overload]
+    return boto3.session.Session().client(service, **kwargs)
 
 
 def error_code(e: ClientError) -> str:

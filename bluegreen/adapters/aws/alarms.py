@@ -1,0 +1,251 @@
+"""CloudWatch: the configured alarms, and metric thresholds on the new colour's target group.
+
+`firing(colour)` answers "is anything telling us to roll back?" during a hold.
+Two sources:
+- alarms the operator named in bluegreen.yaml, read by name; a name that does
+  not exist is an error, because a typo must never silently pass as "not firing";
+- optional thresholds (`metrics:` in the config) on the colour's own target group:
+  the sum of HTTPCode_Target_5XX_Count and the average TargetResponseTime over
+  the last window. A classic ELB has no per-colour metrics; after an all-at-once
+  switch the whole load balancer serves the new colour, so its LB-wide metrics
+  (HTTPCode_Backend_5XX, Latency) are used instead.
+
+CloudWatch publishes ALB metrics only for minutes that had requests, so "no
+datapoints" means "no traffic", never a breach.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from bluegreen.adapters.aws.environment import AwsEnvironment
+from bluegreen.adapters.aws.session import AwsTarget, api_errors, client
+from bluegreen.config import MetricThresholds
+from bluegreen.errors import AdapterError
+from bluegreen.model import Colour
+from bluegreen.ports import Alarm
+
+ALARM_STATE = "ALARM"
+DESCRIBE_ALARMS_MAX_NAMES = 100  # the API's limit per call
+NO_THRESHOLDS = MetricThresholds()
+
+
+# -- metric queries, shared with the health adapter -----------------------------------
+
+
+@dataclass(frozen=True)
+class MetricQuery:
+    """One CloudWatch metric of one load balancer resource."""
+
+    namespace: str
+    name: str
+    dimensions: tuple[tuple[str, str], ...]
+
+    def describe(self) -> str:
+        return f"{self.namespace} {self.name} " + ",".join(f"{k}={v}" for k, v in self.dimensions)
+
+
+def arn_resource(arn: str) -> str:
+    """The ARN's resource part: `targetgroup/web-blue/73e2d6bc24d8a067`."""
+    return arn.split(":", 5)[-1]
+
+
+def target_group_name(arn: str) -> str:
+    """`web-prod-green` from `...:targetgroup/web-prod-green/6d0ecf831eec9f09`."""
+    parts = arn_resource(arn).split("/")
+    return parts[1] if len(parts) > 2 else arn
+
+
+def load_balancer_dimension(listener_arn: str) -> str:
+    """`app/web/50dc6c495c0c9188` from `...:listener/app/web/50dc6c495c0c9188/f2f7dc8efc522ab2`."""
+    parts = arn_resource(listener_arn).split("/")
+    if len(parts) < 5 or parts[0] != "listener":
+        raise ValueError(f"not a load balancer listener ARN: {listener_arn}")
+    return "/".join(parts[1:4])
+
+
+def target_group_metric(env: AwsEnvironment, colour: Colour, name: str) -> MetricQuery:
+    """A per-target-group ALB metric (dimensions TargetGroup + LoadBalancer)."""
+    return MetricQuery(
+        namespace="AWS/ApplicationELB",
+        name=name,
+        dimensions=(
+            ("TargetGroup", arn_resource(env.target_group(colour))),
+            ("LoadBalancer", load_balancer_dimension(env.listener_arn)),
+        ),
+    )
+
+
+def classic_elb_metric(env: AwsEnvironment, name: str) -> MetricQuery:
+    return MetricQuery(namespace="AWS/ELB", name=name, dimensions=(("LoadBalancerName", env.load_balancer_name),))
+
+
+def metric_window(window_s: float) -> int:
+    """CloudWatch periods are whole minutes: the window rounded up to one."""
+    return max(60, int(-(-window_s // 60)) * 60)
+
+
+def fetch_datapoints(
+    cloudwatch: Any, query: MetricQuery, statistics: Sequence[str], *, now: float, window_s: float
+) -> list[dict[str, Any]]:
+    period = metric_window(window_s)
+    with api_errors(f"could not read CloudWatch metric {query.name}", where=query.describe()):
+        response = cloudwatch.get_metric_statistics(
+            Namespace=query.namespace,
+            MetricName=query.name,
+            Dimensions=[{"Name": k, "Value": v} for k, v in query.dimensions],
+            StartTime=datetime.fromtimestamp(now - period, UTC),
+            EndTime=datetime.fromtimestamp(now, UTC),
+            Period=period,
+            Statistics=list(statistics),
+        )
+    return list(response.get("Datapoints", []))
+
+
+def total(datapoints: Iterable[Mapping[str, Any]]) -> float | None:
+    """Sum of the `Sum` statistic; None when CloudWatch has no data (no requests)."""
+    sums = [float(d["Sum"]) for d in datapoints if "Sum" in d]
+    return sum(sums) if sums else None
+
+
+def weighted_average(datapoints: Iterable[Mapping[str, Any]]) -> float | None:
+    """The mean over several periods, weighting each period's Average by its SampleCount."""
+    pairs = [(float(d["Average"]), float(d.get("SampleCount", 1.0))) for d in datapoints if "Average" in d]
+    count = sum(n for _, n in pairs)
+    if not pairs or count <= 0:
+        return None
+    return sum(avg * n for avg, n in pairs) / count
+
+
+# -- pure decisions -----------------------------------------------------------------
+
+
+def alarms_in_alarm(pages: Iterable[Mapping[str, Any]], names: Sequence[str]) -> tuple[list[Alarm], list[str]]:
+    """From describe_alarms pages: (the named alarms now in ALARM, the names CloudWatch does not know)."""
+    found: dict[str, Mapping[str, Any]] = {}
+    for page in pages:
+        for kind in ("MetricAlarms", "CompositeAlarms"):
+            for alarm in page.get(kind, []):
+                found[str(alarm["AlarmName"])] = alarm
+    firing = [
+        Alarm(name=name, reason=str(found[name].get("StateReason", "")))
+        for name in names
+        if name in found and found[name].get("StateValue") == ALARM_STATE
+    ]
+    missing = [name for name in names if name not in found]
+    return firing, missing
+
+
+def threshold_breaches(
+    errors_5xx: float | None,
+    response_time_s: float | None,
+    thresholds: MetricThresholds,
+    *,
+    where: str,
+    window_s: float,
+) -> list[Alarm]:
+    """The configured thresholds the measured values exceed (None: no data, no breach)."""
+    breaches = []
+    if thresholds.max_5xx is not None and errors_5xx is not None and errors_5xx > thresholds.max_5xx:
+        breaches.append(
+            Alarm(
+                name="max_5xx",
+                reason=f"{errors_5xx:g} 5xx responses in the last {window_s:g}s on {where} "
+                f"(more than the {thresholds.max_5xx} allowed)",
+            )
+        )
+    limit = thresholds.max_response_time_s
+    if limit is not None and response_time_s is not None and response_time_s > limit:
+        breaches.append(
+            Alarm(
+                name="max_response_time",
+                reason=f"average response time {response_time_s:.3f}s in the last {window_s:g}s on {where} "
+                f"(more than the {limit:g}s allowed)",
+            )
+        )
+    return breaches
+
+
+# -- the adapter --------------------------------------------------------------------
+
+
+class CloudWatchAlarms:
+    """The `Alarms` port on CloudWatch."""
+
+    def __init__(
+        self,
+        env: AwsEnvironment,
+        cloudwatch: Any,
+        *,
+        alarm_names: Sequence[str] = (),
+        thresholds: MetricThresholds = NO_THRESHOLDS,
+        window_s: float = 300.0,
+        now: Callable[[], float] = time.time,
+    ) -> None:
+        self._env = env
+        self._cloudwatch = cloudwatch
+        self._names = tuple(dict.fromkeys(alarm_names))
+        self._thresholds = thresholds
+        self._window_s = window_s
+        self._now = now
+
+    @classmethod
+    def from_target(
+        cls,
+        env: AwsEnvironment,
+        target: AwsTarget,
+        *,
+        alarm_names: Sequence[str] = (),
+        thresholds: MetricThresholds = NO_THRESHOLDS,
+        window_s: float = 300.0,
+    ) -> CloudWatchAlarms:
+        return cls(env, client(target, "cloudwatch"), alarm_names=alarm_names, thresholds=thresholds, window_s=window_s)
+
+    def firing(self, colour: Colour) -> list[Alarm]:
+        return self._named_alarms() + self._metric_breaches(colour)
+
+    def _named_alarms(self) -> list[Alarm]:
+        if not self._names:
+            return []
+        pages = []
+        for start in range(0, len(self._names), DESCRIBE_ALARMS_MAX_NAMES):
+            chunk = list(self._names[start : start + DESCRIBE_ALARMS_MAX_NAMES])
+            with api_errors("could not read CloudWatch alarms", where=", ".join(chunk)):
+                paginator = self._cloudwatch.get_paginator("describe_alarms")
+                pages.extend(paginator.paginate(AlarmNames=chunk, AlarmTypes=["MetricAlarm", "CompositeAlarm"]))
+        firing, missing = alarms_in_alarm(pages, self._names)
+        if missing:
+            raise AdapterError(
+                f"CloudWatch has no alarm named {', '.join(repr(n) for n in missing)}",
+                where=f"environments.{self._env.name}.alarms",
+                hint="fix the name in bluegreen.yaml (`aws cloudwatch describe-alarms` lists them), or create the alarm",
+            )
+        return firing
+
+    def _metric_breaches(self, colour: Colour) -> list[Alarm]:
+        t = self._thresholds
+        if t.max_5xx is None and t.max_response_time_s is None:
+            return []
+        if self._env.load_balancer_type == "elb":
+            errors = classic_elb_metric(self._env, "HTTPCode_Backend_5XX")
+            latency = classic_elb_metric(self._env, "Latency")
+            where = f"classic load balancer {self._env.load_balancer_name}"
+        else:
+            errors = target_group_metric(self._env, colour, "HTTPCode_Target_5XX_Count")
+            latency = target_group_metric(self._env, colour, "TargetResponseTime")
+            where = f"target group {target_group_name(self._env.target_group(colour))}"
+        now = self._now()
+        errors_5xx = None
+        if t.max_5xx is not None:
+            errors_5xx = total(fetch_datapoints(self._cloudwatch, errors, ["Sum"], now=now, window_s=self._window_s))
+        response_time = None
+        if t.max_response_time_s is not None:
+            points = fetch_datapoints(
+                self._cloudwatch, latency, ["Average", "SampleCount"], now=now, window_s=self._window_s
+            )
+            response_time = weighted_average(points)
+        return threshold_breaches(errors_5xx, response_time, t, where=where, window_s=self._window_s)

@@ -1,0 +1,88 @@
+"""Notifications go to a real HTTP server on loopback; failures never stop a deployment."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bluegreen.adapters.simulated import World, world_platform
+from bluegreen.adapters.sqlite_store import SqliteStore
+from bluegreen.adapters.webhook import WebhookNotifier
+from bluegreen.engine import Engine
+from tests.core.envs import environment
+from tests.core.sim import FakeClock
+
+
+@pytest.fixture
+def receiver() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    got: list[dict[str, Any]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            got.append(json.loads(body))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/hook", got
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def engine(tmp_path: Path, notifier: WebhookNotifier, world: World) -> Engine:
+    env = environment(tmp_path)  # writes tmp_path/bluegreen.yaml through the real loader
+    from bluegreen import config
+
+    return Engine(
+        config=config.load(tmp_path / "bluegreen.yaml"),
+        store=SqliteStore(tmp_path / "state.db"),
+        platform_for=lambda e: world_platform(world) if e.name == env.name else world_platform(World()),
+        clock=FakeClock(),
+        notifier=notifier,
+        poll_s=1,
+    )
+
+
+def test_start_steps_and_done_are_posted_with_id_and_release(
+    tmp_path: Path, receiver: tuple[str, list[dict[str, Any]]]
+) -> None:
+    url, got = receiver
+    eng = engine(tmp_path, WebhookNotifier(url), World())
+    rec = eng.deploy("web", "v1")
+    events = [g["event"] for g in got]
+    assert events[0] == "deployment_started" and events[-1] == "succeeded"
+    assert "step_finished" in events
+    assert all(g["deployment_id"] == rec.id and g["release"]["version"] == "v1" for g in got)
+
+
+def test_rollback_is_posted(tmp_path: Path, receiver: tuple[str, list[dict[str, Any]]]) -> None:
+    url, got = receiver
+    world = World()
+    world.faults.smoke_fail_versions = ["v1"]
+    engine(tmp_path, WebhookNotifier(url), world).deploy("web", "v1")
+    events = [g["event"] for g in got]
+    assert "rollback_started" in events and events[-1] == "rolled_back"
+
+
+def test_an_unreachable_webhook_never_fails_the_deployment(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}/"
+    rec = engine(tmp_path, WebhookNotifier(dead, timeout_s=0.5), World()).deploy("web", "v1")
+    assert rec.status.value == "succeeded"
