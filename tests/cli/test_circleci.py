@@ -35,7 +35,9 @@ def bluegreen_invocations() -> list[list[str]]:
     found = []
     for command in run_commands():
         text = command.replace("\\\n", " ")
-        text = re.sub(r"<< pipeline\.parameters\.(\w+) >>", lambda m: str(CONFIG["parameters"][m.group(1)]["default"]), text)
+        text = re.sub(
+            r"<< pipeline\.parameters\.(\w+) >>", lambda m: str(CONFIG["parameters"][m.group(1)]["default"]), text
+        )
         text = re.sub(r"<< pipeline\.number >>", "42", text)
         for line in text.splitlines():
             words = shlex.split(line)

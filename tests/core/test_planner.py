@@ -29,14 +29,29 @@ def test_first_deploy_has_nothing_to_shift_from_or_retire(tmp_path: Path) -> Non
 def test_canary_steps_end_at_full_with_gate_before_full(tmp_path: Path) -> None:
     env = environment(tmp_path, traffic=CANARY, promotion="manual", bake_time="5m")
     steps = plan(env, first_deploy=False, bake=True)
-    assert kinds(steps)[4:] == ["headroom", "shift:10", "shift:50", "gate", "shift:100", "observe", "headroom", "retire"]
+    assert kinds(steps)[4:] == [
+        "headroom",
+        "shift:10",
+        "shift:50",
+        "gate",
+        "shift:100",
+        "observe",
+        "headroom",
+        "retire",
+    ]
     assert [s.wait_s for s in steps if s.kind is StepKind.SHIFT] == [60, 60, 0]
     assert next(s for s in steps if s.kind is StepKind.OBSERVE).wait_s == 300
 
 
 def test_gate_after_last_step_sits_before_retire(tmp_path: Path) -> None:
     env = environment(tmp_path, traffic=CANARY, promotion="manual", gate="after-last-step", bake_time=30)
-    assert kinds(plan(env, first_deploy=False, bake=False))[-5:] == ["shift:100", "observe", "gate", "headroom", "retire"]
+    assert kinds(plan(env, first_deploy=False, bake=False))[-5:] == [
+        "shift:100",
+        "observe",
+        "gate",
+        "headroom",
+        "retire",
+    ]
 
 
 def test_linear_steps(tmp_path: Path) -> None:
