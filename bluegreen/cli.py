@@ -68,6 +68,8 @@ def cli(ctx: click.Context, config_path: str, verbose: bool) -> None:
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s"
     )
+    # python-terraform logs every failing command; our error already carries Terraform's text.
+    logging.getLogger("python_terraform").setLevel(logging.INFO if verbose else logging.CRITICAL)
     ctx.obj = Context(config_path, verbose)
 
 

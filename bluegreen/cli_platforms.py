@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import click
 
 from bluegreen.cli import Context, cli, json_option
@@ -10,6 +12,103 @@ from bluegreen.output import Printer
 
 def _progress(printer: Printer):  # type: ignore[no-untyped-def]
     return lambda text: printer.line(f"  {text}")
+
+
+@cli.group()
+def sandbox() -> None:
+    """AWS on this machine: a moto server plus the sandbox network and environments."""
+
+
+@sandbox.command("up")
+@json_option
+@click.pass_obj
+def sandbox_up(ctx: Context, json_mode: bool) -> None:
+    """Start the sandbox (idempotent) and create its network and environments."""
+    from bluegreen.adapters import sandbox as sb
+
+    printer = Printer.choose(json_mode=json_mode)
+    info = sb.up(ctx.config, _progress(printer))
+    if json_mode:
+        printer.json(info.as_dict())
+    else:
+        printer.line(f"sandbox up: {info.endpoint} (pid {info.pid})")
+
+
+@sandbox.command("down")
+@json_option
+@click.pass_obj
+def sandbox_down(ctx: Context, json_mode: bool) -> None:
+    """Stop the sandbox's server and forget its state."""
+    from bluegreen.adapters import sandbox as sb
+
+    printer = Printer.choose(json_mode=json_mode)
+    sb.down(ctx.config, _progress(printer))
+    if json_mode:
+        printer.json({"sandbox": "down"})
+    else:
+        printer.line("sandbox down")
+
+
+@sandbox.command("status")
+@json_option
+@click.pass_obj
+def sandbox_status(ctx: Context, json_mode: bool) -> None:
+    """Is the sandbox running, and where."""
+    from bluegreen.adapters import sandbox as sb
+
+    info = sb.status(ctx.config)
+    if json_mode:
+        print(json.dumps(info.as_dict() if info else {"running": False}))
+    elif info is None:
+        print("sandbox: not running (start it: bluegreen sandbox up)")
+    else:
+        print(f"sandbox: running at {info.endpoint} (pid {info.pid})")
+
+
+@cli.group("env")
+def env_group() -> None:
+    """The environment's load balancer, listeners and target groups (created once, not per deploy)."""
+
+
+@env_group.command("up")
+@click.argument("environment")
+@json_option
+@click.pass_obj
+def env_up(ctx: Context, environment: str, json_mode: bool) -> None:
+    """Create or update ENVIRONMENT's load balancer with Terraform (never moves traffic)."""
+    from dataclasses import asdict
+
+    from bluegreen.adapters import terraform
+    from bluegreen.factory import aws_target
+
+    printer = Printer.choose(json_mode=json_mode)
+    env = _aws_env(ctx, environment)
+    aws_target(ctx.config)  # resolves the endpoint (and the sandbox's credentials) first
+    outputs = terraform.apply_environment(ctx.config, env, _progress(printer))
+    if json_mode:
+        printer.json(asdict(outputs))
+    else:
+        printer.line(f"{environment}: load balancer {outputs.dns_name} ({outputs.load_balancer_type})")
+
+
+@env_group.command("down")
+@click.argument("environment")
+@click.option("--force", is_flag=True, required=True, help="Required: this removes both colours and the load balancer.")
+@click.pass_obj
+def env_down(ctx: Context, environment: str, force: bool) -> None:
+    """Destroy ENVIRONMENT: both colours, then the load balancer."""
+    from bluegreen.adapters import terraform
+    from bluegreen.factory import aws_target
+
+    printer = Printer.choose(json_mode=False)
+    env = _aws_env(ctx, environment)
+    aws_target(ctx.config)
+    terraform.destroy_environment(ctx.config, env, _progress(printer))
+    printer.line(f"{environment}: destroyed")
+
+
+def _aws_env(ctx: Context, environment: str):  # type: ignore[no-untyped-def]
+    return _env_on(ctx, environment, "aws")
 
 
 @cli.command()
@@ -24,7 +123,7 @@ def bake(ctx: Context, environment: str, version: str, force_bake: bool, json_mo
 
     printer = Printer.choose(json_mode=json_mode)
     env = ctx.config.environment(environment)
-    result = make_platform(ctx.config, env).baker.bake(environment, version, force=force_bake)
+    result = make_platform(ctx.config, env, _progress(printer)).baker.bake(environment, version, force=force_bake)
     if json_mode:
         printer.json({"ami": result.ami, "source_hash": result.source_hash, "reused": result.reused})
     else:
@@ -68,13 +167,17 @@ def stop(ctx: Context, environment: str) -> None:
 
 
 def _local_env(ctx: Context, environment: str):  # type: ignore[no-untyped-def]
+    return _env_on(ctx, environment, "local")
+
+
+def _env_on(ctx: Context, environment: str, platform: str):  # type: ignore[no-untyped-def]
     from bluegreen.errors import UsageError
 
     env = ctx.config.environment(environment)
-    if env.platform != "local":
+    if env.platform != platform:
         raise UsageError(
-            f"environment {environment} is on platform {env.platform}; this command is for platform local",
+            f"environment {environment} is on platform {env.platform}; this command is for platform {platform}",
             where=f"{ctx.config.path}: environments.{environment}.platform",
-            hint="use it on a `platform: local` environment",
+            hint=f"use it on a `platform: {platform}` environment",
         )
     return env

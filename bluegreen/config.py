@@ -144,6 +144,10 @@ class AwsSettings:
     terraform_state_bucket: str = ""  # empty: local state in the state directory
     terraform_lock_table: str = ""
     provider_mirror: str = ""  # filesystem mirror of providers; also BLUEGREEN_TF_PROVIDER_MIRROR
+    # The network the environment module puts the load balancer and the slots in.
+    # Empty with endpoint_url "sandbox": the network `bluegreen sandbox up` made.
+    vpc_id: str = ""
+    subnet_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -340,15 +344,21 @@ class _Loader:
         a = self.mapping(
             "aws",
             top.get("aws"),
-            ("region", "endpoint_url", "terraform_state_bucket", "terraform_lock_table", "provider_mirror"),
-        )
+            (
+                "region", "endpoint_url", "terraform_state_bucket", "terraform_lock_table", "provider_mirror",
+                "vpc_id", "subnet_ids",
+            ),
+        )  # fmt: skip
         aws = AwsSettings(
             region=self.str_("aws.region", a.get("region"), "us-east-1"),
             endpoint_url=self.str_("aws.endpoint_url", a.get("endpoint_url"), ""),
             terraform_state_bucket=self.str_("aws.terraform_state_bucket", a.get("terraform_state_bucket"), ""),
             terraform_lock_table=self.str_("aws.terraform_lock_table", a.get("terraform_lock_table"), ""),
             provider_mirror=self.str_("aws.provider_mirror", a.get("provider_mirror"), ""),
+            vpc_id=self.str_("aws.vpc_id", a.get("vpc_id"), ""),
+            subnet_ids=self.str_list("aws.subnet_ids", a.get("subnet_ids")),
         )
+        self.check_network(aws)
         n = self.mapping("notify", top.get("notify"), ("webhook",))
         envs_raw = top.get("environments")
         if not envs_raw:
@@ -364,6 +374,27 @@ class _Loader:
             aws=aws,
             webhook=self.str_("notify.webhook", n.get("webhook"), ""),
         )
+
+    def check_network(self, aws: AwsSettings) -> None:
+        if aws.endpoint_url == "sandbox" and (aws.vpc_id or aws.subnet_ids):
+            raise self.fail(
+                "aws.vpc_id" if aws.vpc_id else "aws.subnet_ids",
+                "the sandbox makes its own network",
+                "remove aws.vpc_id and aws.subnet_ids, or set aws.endpoint_url to a real endpoint",
+            )
+        if bool(aws.vpc_id) != bool(aws.subnet_ids):
+            missing = "aws.subnet_ids" if aws.vpc_id else "aws.vpc_id"
+            raise self.fail(
+                missing,
+                "is required with " + ("aws.vpc_id" if aws.vpc_id else "aws.subnet_ids"),
+                "name the VPC and at least two of its subnets",
+            )
+        if aws.subnet_ids and len(set(aws.subnet_ids)) < 2:
+            raise self.fail(
+                "aws.subnet_ids",
+                "a load balancer needs at least two subnets",
+                "list two subnets in different availability zones",
+            )
 
     def _path(self, p: str) -> Path:
         path = Path(p)

@@ -7,6 +7,7 @@ platform's imports when it does not need them.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -38,6 +39,13 @@ def aws_target(config: Config):  # type: ignore[no-untyped-def]
     from bluegreen.adapters.aws.session import AwsTarget
 
     endpoint = config.aws.endpoint_url
+    if endpoint == "sandbox":
+        from bluegreen.adapters import sandbox
+
+        endpoint = sandbox.endpoint(config)
+        # The sandbox takes any credentials; every client (boto3, packer,
+        # terraform) reads them from the environment, as on AWS.
+        os.environ.update(sandbox.CREDENTIALS)
     return AwsTarget(region=config.aws.region, endpoint_url=endpoint)
 
 
@@ -50,13 +58,9 @@ def make_platform(config: Config, env: Environment, progress: Callable[[str], No
         from bluegreen.adapters.local.platform import build_local_platform
 
         return build_local_platform(config, env)
-    from bluegreen.errors import UsageError
+    from bluegreen.adapters.aws.platform import build_aws_platform
 
-    raise UsageError(
-        f"platform aws is not available in this build (environment {env.name})",
-        where=f"{config.path}: environments.{env.name}.platform",
-        hint="use platform simulated or local",
-    )
+    return build_aws_platform(config, env, aws_target(config), progress)
 
 
 def make_notifier(config: Config) -> Notifier | None:

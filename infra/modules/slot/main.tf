@@ -1,0 +1,85 @@
+# One colour's capacity: a launch template and an Auto Scaling Group named
+# {environment}-{colour}, attached to that colour's target group (ALB) or to
+# the classic ELB. Each colour is applied from its own state, so applying one
+# colour can never plan a change to the other, and retiring a colour is a
+# `terraform destroy` of its state.
+
+locals {
+  name = "${var.environment}-${var.colour}"
+  tags = merge(var.tags, {
+    environment  = var.environment
+    colour       = var.colour
+    version      = var.version_label
+    "managed-by" = "bluegreen"
+  })
+}
+
+# What an instance boots from. A change replaces the launch template and the
+# group (new instances) instead of adding a launch template version that the
+# running instances would not pick up: a colour's instances always run the
+# release it is tagged with.
+resource "terraform_data" "release" {
+  triggers_replace = [var.ami, var.instance_type, var.user_data, var.version_label, var.security_group_id]
+}
+
+resource "aws_launch_template" "this" {
+  name                   = local.name
+  image_id               = var.ami
+  instance_type          = var.instance_type
+  vpc_security_group_ids = [var.security_group_id]
+  user_data              = var.user_data == "" ? null : base64encode(var.user_data)
+
+  metadata_options {
+    http_tokens = "required"
+  }
+
+  tag_specifications {
+    resource_type = "instance"
+    tags          = merge(local.tags, { Name = local.name })
+  }
+
+  # No tags of its own: the group and the instances carry them (moto reports a
+  # launch template's own tags back as a tag specification, a perpetual diff).
+
+  lifecycle {
+    replace_triggered_by = [terraform_data.release]
+  }
+}
+
+resource "aws_autoscaling_group" "this" {
+  name                = local.name
+  min_size            = var.min_size
+  max_size            = var.max_size
+  desired_capacity    = var.desired_capacity
+  vpc_zone_identifier = var.subnet_ids
+
+  launch_template {
+    id      = aws_launch_template.this.id
+    version = aws_launch_template.this.latest_version
+  }
+
+  # The load balancer's health check decides: an instance whose application
+  # does not answer is replaced, not just one whose VM stopped.
+  health_check_type         = "ELB"
+  health_check_grace_period = var.health_check_grace_period
+  wait_for_capacity_timeout = var.wait_for_capacity_timeout
+
+  target_group_arns = var.target_group_arn == "" ? [] : [var.target_group_arn]
+  load_balancers    = var.load_balancer_name == "" ? [] : [var.load_balancer_name]
+
+  dynamic "tag" {
+    for_each = merge(local.tags, { Name = local.name })
+    content {
+      key                 = tag.key
+      value               = tag.value
+      propagate_at_launch = true
+    }
+  }
+
+  lifecycle {
+    replace_triggered_by = [terraform_data.release]
+    # Membership of a classic ELB is bluegreen's at run time (traffic moves by
+    # attaching and detaching groups); a later apply must not undo it.
+    ignore_changes = [load_balancers]
+  }
+}

@@ -1,0 +1,48 @@
+# The network the sandbox's environments live in: a VPC, an internet gateway
+# and two public subnets in two availability zones. On real AWS the network is
+# the operator's: bluegreen.yaml names it (aws.vpc_id, aws.subnet_ids).
+#
+# DNS hostnames and public IPs on launch stay at their defaults (off): the
+# sandbox's instances need neither, and setting either costs a fixed wait of
+# about 10 s per resource in the provider.
+
+locals {
+  tags = merge(var.tags, { "managed-by" = "bluegreen" })
+}
+
+resource "aws_vpc" "this" {
+  cidr_block         = var.cidr_block
+  enable_dns_support = true
+  tags               = merge(local.tags, { Name = var.name })
+}
+
+resource "aws_internet_gateway" "this" {
+  vpc_id = aws_vpc.this.id
+  tags   = merge(local.tags, { Name = var.name })
+}
+
+resource "aws_subnet" "public" {
+  count = 2
+
+  vpc_id            = aws_vpc.this.id
+  availability_zone = var.availability_zones[count.index]
+  cidr_block        = cidrsubnet(var.cidr_block, 8, count.index)
+  tags              = merge(local.tags, { Name = "${var.name}-${var.availability_zones[count.index]}" })
+}
+
+resource "aws_route_table" "public" {
+  vpc_id = aws_vpc.this.id
+  tags   = merge(local.tags, { Name = var.name })
+
+  route {
+    cidr_block = "0.0.0.0/0"
+    gateway_id = aws_internet_gateway.this.id
+  }
+}
+
+resource "aws_route_table_association" "public" {
+  count = 2
+
+  subnet_id      = aws_subnet.public[count.index].id
+  route_table_id = aws_route_table.public.id
+}

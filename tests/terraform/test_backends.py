@@ -1,0 +1,81 @@
+"""Where state lives and where providers come from, for real: S3 + DynamoDB in moto, and the provider mirror.
+
+The sandbox network module is the stack here: it applies in a few seconds.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bluegreen.adapters import terraform as tf
+from bluegreen.adapters.aws.session import AwsTarget
+from bluegreen.errors import ConfigError
+from tests.terraform.world import aws, make_config
+
+pytestmark = [
+    pytest.mark.slow,
+    # python-terraform logs a failed command with the deprecated Logger.warn.
+    pytest.mark.filterwarnings("ignore:The 'warn' method is deprecated:DeprecationWarning"),
+]
+
+BUCKET, TABLE = "bluegreen-tfstate", "bluegreen-tflock"
+KEY = "bluegreen/sandbox/network.tfstate"
+
+
+def create_state_backend(target: AwsTarget) -> None:
+    aws(target, "s3").create_bucket(Bucket=BUCKET)
+    aws(target, "dynamodb").create_table(
+        TableName=TABLE,
+        KeySchema=[{"AttributeName": "LockID", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "LockID", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+
+def test_local_state_moves_to_s3_when_a_bucket_is_configured(moto_target: AwsTarget, tmp_path: Path) -> None:
+    create_state_backend(moto_target)
+    local = make_config(tmp_path / "state", [], endpoint_url=moto_target.endpoint_url)
+    network = tf.apply_network(tf.TerraformRunner(tf.TerraformSettings.from_config(local)))
+    workdir = tf.TerraformSettings.from_config(local).workdir(tf.NETWORK)
+    assert (workdir / "terraform.tfstate").stat().st_size > 0
+
+    remote = make_config(
+        tmp_path / "state",
+        [],
+        endpoint_url=moto_target.endpoint_url,
+        terraform_state_bucket=BUCKET,
+        terraform_lock_table=TABLE,
+    )
+    progress: list[str] = []
+    runner = tf.TerraformRunner(tf.TerraformSettings.from_config(remote), progress.append)
+    again = tf.apply_network(runner)
+
+    assert again == network  # the state moved: the same VPC, not a second one
+    assert any("moving the state to s3" in line for line in progress)
+    assert any("Resources: 0 added, 0 changed, 0 destroyed." in line for line in progress)
+    keys = [o["Key"] for o in aws(moto_target, "s3").list_objects_v2(Bucket=BUCKET).get("Contents", [])]
+    assert keys == [KEY]
+    locks = aws(moto_target, "dynamodb").scan(TableName=TABLE)["Items"]
+    assert {item["LockID"]["S"] for item in locks} == {f"{BUCKET}/{KEY}-md5"}
+    assert runner.outputs(tf.NETWORK) == {"vpc_id": network.vpc_id, "subnet_ids": list(network.subnet_ids)}
+
+
+def test_the_configured_mirror_is_where_terraform_looks_for_providers(moto_target: AwsTarget, tmp_path: Path) -> None:
+    empty = tmp_path / "empty-mirror"
+    empty.mkdir()
+    config = make_config(tmp_path / "state", [], endpoint_url=moto_target.endpoint_url, provider_mirror=str(empty))
+    with pytest.raises(tf.TerraformError) as caught:
+        tf.apply_network(tf.TerraformRunner(tf.TerraformSettings.from_config(config)))
+    err = caught.value
+    assert "terraform init of sandbox network (module infra/sandbox) failed" in str(err)
+    assert "Failed to query available provider packages" in err.output_tail
+    assert str(empty) in err.output_tail
+
+
+def test_a_mirror_that_is_not_a_directory_is_a_config_error(tmp_path: Path) -> None:
+    config = make_config(tmp_path / "state", [], provider_mirror=str(tmp_path / "nowhere"))
+    with pytest.raises(ConfigError) as caught:
+        tf.apply_network(tf.TerraformRunner(tf.TerraformSettings.from_config(config)))
+    assert str(tmp_path / "nowhere") in caught.value.what

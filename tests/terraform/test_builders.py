@@ -1,0 +1,347 @@
+"""The Terraform adapter's pure parts: CLI config, backend, root module, inputs, argv, and parsing real output."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from python_terraform import Terraform
+
+from bluegreen import config as config_module
+from bluegreen.adapters import terraform as tf
+from bluegreen.adapters.aws.environment import AwsEnvironment
+from bluegreen.config import Capacity, Environment, HealthCheck, LoadBalancer
+from bluegreen.errors import ConfigError, UsageError
+from bluegreen.model import Colour, Release
+from tests.terraform.world import make_config
+
+RECORDED = Path(__file__).parent / "recorded"
+
+
+def recorded(name: str) -> str:
+    return (RECORDED / name).read_text()
+
+
+# -- CLI config -----------------------------------------------------------------------
+
+
+def test_cli_config_with_a_mirror_installs_hashicorp_providers_from_it_only(tmp_path: Path) -> None:
+    text = tf.cli_config_text(tmp_path / "cache", "/srv/mirror")
+    assert f'plugin_cache_dir   = "{tmp_path / "cache"}"' in text
+    assert "provider_installation {" in text
+    assert 'path    = "/srv/mirror"' in text
+    mirror_block = text.split("filesystem_mirror {")[1].split("}")[0]
+    direct_block = text.split("direct {")[1].split("}")[0]
+    assert 'include = ["registry.terraform.io/hashicorp/*"]' in mirror_block
+    assert 'exclude = ["registry.terraform.io/hashicorp/*"]' in direct_block
+
+
+def test_cli_config_without_a_mirror_leaves_installation_to_terraform(tmp_path: Path) -> None:
+    text = tf.cli_config_text(tmp_path / "cache")
+    assert "plugin_cache_dir" in text
+    assert "provider_installation" not in text
+    assert "filesystem_mirror" not in text
+
+
+def test_cli_config_strings_escape_quotes_and_template_sequences() -> None:
+    assert tf.hcl_string('/a "b"/${c}') == '"/a \\"b\\"/$${c}"'
+
+
+# -- backend and state layout -------------------------------------------------------------
+
+
+def test_local_backend_keeps_state_in_the_working_directory() -> None:
+    stack = tf.slot_stack("web-prod", Colour.GREEN)
+    assert tf.backend_config(stack, region="eu-west-1") == {"local": {"path": "terraform.tfstate"}}
+
+
+def test_s3_backend_has_one_key_per_environment_and_colour_and_the_lock_table() -> None:
+    blue, green = tf.slot_stack("web-prod", Colour.BLUE), tf.slot_stack("web-prod", Colour.GREEN)
+    env = tf.environment_stack("web-prod")
+    backend = tf.backend_config(green, region="eu-west-1", state_bucket="tf-state", lock_table="tf-locks")
+    assert backend == {
+        "s3": {
+            "bucket": "tf-state",
+            "key": "bluegreen/web-prod/green.tfstate",
+            "region": "eu-west-1",
+            "encrypt": True,
+            "dynamodb_table": "tf-locks",
+        }
+    }
+    keys = {tf.state_key(s) for s in (blue, green, env, tf.slot_stack("web-stage", Colour.BLUE), tf.NETWORK)}
+    assert len(keys) == 5
+
+
+def test_s3_backend_uses_path_style_only_at_another_endpoint() -> None:
+    stack = tf.environment_stack("web-prod")
+    assert "use_path_style" not in tf.backend_config(stack, region="us-east-1", state_bucket="b")["s3"]
+    assert tf.backend_config(stack, region="us-east-1", state_bucket="b", path_style=True)["s3"]["use_path_style"]
+    assert "dynamodb_table" not in tf.backend_config(stack, region="us-east-1", state_bucket="b")["s3"]
+
+
+def test_each_colour_and_the_environment_have_their_own_working_directory(tmp_path: Path) -> None:
+    settings = tf.TerraformSettings(state_dir=tmp_path, region="us-east-1")
+    dirs = {settings.workdir(s) for s in (tf.environment_stack("web"), *(tf.slot_stack("web", c) for c in Colour))}
+    assert dirs == {
+        tmp_path / "terraform/web/environment",
+        tmp_path / "terraform/web/blue",
+        tmp_path / "terraform/web/green",
+    }
+
+
+def test_the_sandbox_keeps_its_state_apart_and_always_local(tmp_path: Path) -> None:
+    config = make_config(
+        tmp_path / "state", [], endpoint_url="sandbox", terraform_state_bucket="b", terraform_lock_table="t"
+    )
+    settings = tf.TerraformSettings.from_config(config)
+    assert settings.sandbox
+    assert settings.workdir(tf.NETWORK) == tmp_path / "state/sandbox/terraform/sandbox/network"
+    assert settings.backend(tf.NETWORK) == {"local": {"path": "terraform.tfstate"}}
+    assert settings.cli_config_path == tmp_path / "state/terraform/.cli.tfrc"
+
+
+def test_a_real_endpoint_is_passed_to_terraform_and_credentials_left_alone(tmp_path: Path) -> None:
+    config = make_config(tmp_path, [], endpoint_url="http://127.0.0.1:4566")
+    env = tf.TerraformSettings.from_config(config).process_env(aws=True)
+    assert env["AWS_ENDPOINT_URL"] == "http://127.0.0.1:4566"
+    assert env["TF_CLI_CONFIG_FILE"] == str(tmp_path / "terraform/.cli.tfrc")
+    assert "AWS_ACCESS_KEY_ID" not in env
+    plain = tf.TerraformSettings.from_config(make_config(tmp_path, [])).process_env(aws=True)
+    assert "AWS_ENDPOINT_URL" not in plain
+
+
+def test_the_mirror_comes_from_config_else_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(tf.MIRROR_ENV, "/from/env")
+    assert tf.TerraformSettings.from_config(make_config(tmp_path, [])).provider_mirror == "/from/env"
+    configured = make_config(tmp_path, [], provider_mirror="/from/config")
+    assert tf.TerraformSettings.from_config(configured).provider_mirror == "/from/config"
+    monkeypatch.delenv(tf.MIRROR_ENV)
+    assert tf.TerraformSettings.from_config(make_config(tmp_path, [])).provider_mirror == ""
+
+
+# -- the generated root module ----------------------------------------------------------------
+
+
+def test_root_module_passes_every_input_through_and_exposes_the_module() -> None:
+    root = tf.root_module(
+        "../../infra/modules/slot", {"ami": "x", "colour": "blue"}, region="eu-west-1", backend={"local": {}}
+    )
+    assert root["module"]["main"] == {
+        "source": "../../infra/modules/slot",
+        "ami": "${var.ami}",
+        "colour": "${var.colour}",
+    }
+    assert root["variable"] == {"ami": {}, "colour": {}}
+    assert root["provider"] == {"aws": {"region": "eu-west-1"}}
+    assert root["terraform"]["backend"] == {"local": {}}
+    assert root["output"] == {"main": {"value": "${module.main}"}}
+
+
+def test_module_source_is_relative_as_terraform_requires(tmp_path: Path) -> None:
+    assert (
+        tf.module_source(tmp_path / "infra/modules/slot", tmp_path / "state/web/blue") == "../../../infra/modules/slot"
+    )
+    assert tf.module_source(tmp_path / "w/infra", tmp_path / "w") == "./infra"
+
+
+# -- inputs from config ------------------------------------------------------------------------
+
+
+ENV = Environment(
+    name="web-prod",
+    platform="aws",
+    health_check=HealthCheck(path="/healthz", interval_s=20, timeout_s=4, healthy_threshold=3, unhealthy_threshold=5),
+    capacity=Capacity(min=2, max=6, desired=3, instance_type="m7g.large"),
+    load_balancer=LoadBalancer(listener_port=8000, test_listener_port=9000),
+)
+ALB = AwsEnvironment.from_outputs(
+    "web-prod",
+    {
+        "load_balancer_type": "alb",
+        "target_group_arns": {"blue": "arn:tg/blue", "green": "arn:tg/green"},
+        "subnet_ids": ["subnet-a", "subnet-b"],
+        "security_group_id": "sg-1",
+    },
+)
+
+
+def test_environment_inputs_carry_the_health_check_and_ports() -> None:
+    inputs = tf.environment_inputs(ENV, tf.Network("vpc-1", ("subnet-a", "subnet-b")))
+    assert inputs == {
+        "name": "web-prod",
+        "vpc_id": "vpc-1",
+        "subnet_ids": ["subnet-a", "subnet-b"],
+        "load_balancer_type": "alb",
+        "listener_port": 8000,
+        "test_listener_port": 9000,
+        "health_check_path": "/healthz",
+        "health_check_interval": 20,
+        "health_check_timeout": 4,
+        "healthy_threshold": 3,
+        "unhealthy_threshold": 5,
+    }
+
+
+def test_slot_inputs_attach_the_colour_to_its_own_target_group() -> None:
+    inputs = tf.slot_inputs(ENV, Colour.GREEN, Release("v42", "ami-0abc"), ALB)
+    assert inputs["target_group_arn"] == "arn:tg/green"
+    assert inputs["load_balancer_name"] == ""
+    assert (inputs["min_size"], inputs["max_size"], inputs["desired_capacity"]) == (2, 6, 3)
+    assert (inputs["ami"], inputs["version_label"], inputs["instance_type"]) == ("ami-0abc", "v42", "m7g.large")
+    assert (inputs["environment"], inputs["colour"], inputs["security_group_id"]) == ("web-prod", "green", "sg-1")
+    assert inputs["health_check_grace_period"] == 600
+
+
+def test_a_classic_elb_slot_starts_detached_for_the_traffic_adapter_to_attach() -> None:
+    elb = AwsEnvironment.from_outputs("web-prod", {"load_balancer_type": "elb", "load_balancer_name": "web-prod"})
+    inputs = tf.slot_inputs(ENV, Colour.BLUE, Release("v1", "ami-1"), elb)
+    assert inputs["target_group_arn"] == "" and inputs["load_balancer_name"] == ""
+
+
+def test_a_release_without_an_image_cannot_be_provisioned() -> None:
+    with pytest.raises(UsageError) as caught:
+        tf.slot_inputs(ENV, Colour.GREEN, Release("v42"), ALB)
+    assert "bluegreen bake web-prod --version v42" in caught.value.hint
+
+
+# -- argv, through python-terraform's own builder ------------------------------------------------
+
+
+def argv(command: str, options: dict[str, object], tmp_path: Path) -> list[str]:
+    return [str(a) for a in Terraform(working_dir=str(tmp_path)).generate_cmd_string(command, **options)]
+
+
+def test_apply_argv_approves_and_speaks_json(tmp_path: Path) -> None:
+    assert argv("apply", tf.apply_options(), tmp_path) == [
+        "terraform", "apply", "-auto-approve", "-input=false", "-no-color", "-json",
+    ]  # fmt: skip
+
+
+def test_destroy_argv_is_apply_destroy_without_the_removed_force_flag(tmp_path: Path) -> None:
+    args = argv("apply", tf.apply_options(destroy=True), tmp_path)
+    assert args[:3] == ["terraform", "apply", "-auto-approve"] and "-destroy" in args
+    assert "-force" not in args and "-auto-approve=false" not in args
+
+
+def test_init_argv_reconfigures_or_migrates(tmp_path: Path) -> None:
+    assert argv("init", tf.init_options(), tmp_path) == [
+        "terraform",
+        "init",
+        "-input=false",
+        "-no-color",
+        "-reconfigure",
+    ]
+    migrate = argv("init", tf.init_options(migrate_state=True), tmp_path)
+    assert "-migrate-state" in migrate and "-force-copy" in migrate and "-reconfigure" not in migrate
+
+
+def test_plan_and_output_argv(tmp_path: Path) -> None:
+    assert "-detailed-exitcode" in argv("plan", tf.plan_options(), tmp_path)
+    assert argv("output", tf.output_options(), tmp_path) == ["terraform", "output", "-json", "-no-color"]
+
+
+# -- parsing recorded terraform output ---------------------------------------------------------------
+
+
+def test_progress_lines_of_a_recorded_apply() -> None:
+    lines = tf.progress_lines(tf.json_messages(recorded("apply_slot_ok.jsonl")))
+    assert lines[0] == "Plan: 3 to add, 0 to change, 0 to destroy."
+    assert any(line.startswith("aws_launch_template.this: Creation complete after") for line in lines)
+    assert any(
+        line.startswith("aws_autoscaling_group.this: Creation complete after 0s [id=shop-green]") for line in lines
+    )
+    assert lines[-1] == "Apply complete! Resources: 3 added, 0 changed, 0 destroyed."
+    assert not any("module.main." in line for line in lines)
+
+
+def test_progress_lines_of_a_recorded_destroy() -> None:
+    lines = tf.progress_lines(tf.json_messages(recorded("destroy_slot.jsonl")))
+    # Recorded after the failed create below: the group never existed, only the template did.
+    assert lines[0] == "Plan: 0 to add, 0 to change, 2 to destroy."
+    assert "aws_launch_template.this: Destruction complete after 0s" in lines
+    assert lines[-1] == "Apply complete! Resources: 0 added, 0 changed, 2 destroyed."
+
+
+def test_error_text_of_a_recorded_variable_validation_failure() -> None:
+    text = tf.error_text(tf.json_messages(recorded("apply_slot_invalid_ami.jsonl")), "", "")
+    assert text.startswith("Error: Invalid value for variable: ami must be an image id")
+
+
+def test_error_text_of_a_recorded_api_failure_names_the_resource() -> None:
+    stdout = recorded("apply_slot_api_error.jsonl")
+    text = tf.error_text(tf.json_messages(stdout), stdout, "")
+    assert text.startswith("Error: creating Auto Scaling Group (shop-green)")
+    assert "(aws_autoscaling_group.this)" in text
+    assert "InvalidSubnetID.NotFound" in text
+    assert "Creation errored" in " ".join(tf.progress_lines(tf.json_messages(stdout)))
+
+
+def test_error_text_falls_back_to_what_terraform_printed() -> None:
+    stderr = "\nError: Failed to query available provider packages\n\nCould not retrieve the list...\n"
+    assert tf.error_text([], "", stderr).startswith("Error: Failed to query available provider packages")
+    assert tf.error_text([], "plain stdout", "") == "plain stdout"
+    assert len(tf.error_text([], "x" * 10_000, "")) == tf.ERROR_TAIL_CHARS
+
+
+def test_recorded_outputs_build_the_environment_the_adapters_take() -> None:
+    outputs = tf.parse_outputs(recorded("output_environment_elb.json"))
+    env = AwsEnvironment.from_outputs("shop", outputs["main"])
+    assert env.load_balancer_type == "elb"
+    assert env.load_balancer_name == "shop"
+    assert env.dns_name == "shop.us-east-1.elb.amazonaws.com"
+    assert env.security_group_id.startswith("sg-")
+    assert len(env.subnet_ids) == 2
+    assert tf.parse_outputs("{}\n") == {}
+
+
+def test_terraform_error_names_module_environment_and_colour() -> None:
+    err = tf.TerraformError(
+        tf.slot_stack("web-prod", Colour.GREEN),
+        "apply",
+        ["terraform", "apply"],
+        1,
+        "Error: Invalid value for variable: ami must be an image id",
+        where="slot web-prod/green: /state/terraform/web-prod/green",
+        hint="fix it",
+    )
+    assert (err.module, err.environment, err.colour, err.returncode) == ("modules/slot", "web-prod", "green", 1)
+    assert "terraform apply of slot web-prod/green (module infra/modules/slot) failed" in str(err)
+    assert "ami must be an image id" in str(err)
+    assert err.as_dict()["exit_code"] == 1
+
+
+# -- config: where the network comes from -----------------------------------------------------------
+
+
+def load(tmp_path: Path, aws: dict[str, object]) -> config_module.Config:
+    path = tmp_path / "bluegreen.yaml"
+    path.write_text(json.dumps({"aws": aws, "environments": {"web": {"platform": "aws"}}}))
+    return config_module.load(path, env={})
+
+
+def test_config_names_the_network_for_real_aws(tmp_path: Path) -> None:
+    cfg = load(tmp_path, {"vpc_id": "vpc-1", "subnet_ids": ["subnet-a", "subnet-b"]})
+    assert (cfg.aws.vpc_id, cfg.aws.subnet_ids) == ("vpc-1", ("subnet-a", "subnet-b"))
+
+
+@pytest.mark.parametrize(
+    ("aws", "key"),
+    [
+        ({"vpc_id": "vpc-1"}, "aws.subnet_ids"),
+        ({"subnet_ids": ["subnet-a", "subnet-b"]}, "aws.vpc_id"),
+        ({"vpc_id": "vpc-1", "subnet_ids": ["subnet-a"]}, "aws.subnet_ids"),
+        ({"endpoint_url": "sandbox", "vpc_id": "vpc-1", "subnet_ids": ["a", "b"]}, "aws.vpc_id"),
+    ],
+)
+def test_config_rejects_a_half_named_network(tmp_path: Path, aws: dict[str, object], key: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load(tmp_path, aws)
+    assert key in caught.value.what
+
+
+def test_without_a_network_real_aws_asks_for_one(tmp_path: Path) -> None:
+    config = make_config(tmp_path, [ENV])
+    with pytest.raises(ConfigError) as caught:
+        tf.network_for(config, tf.TerraformRunner(tf.TerraformSettings.from_config(config)))
+    assert "aws.vpc_id and aws.subnet_ids" in caught.value.hint

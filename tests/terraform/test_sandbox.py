@@ -1,0 +1,158 @@
+"""`sandbox up/status/down` for real: its own moto server process, the network and a classic-ELB environment.
+
+A classic ELB builds in seconds (an ALB takes a minute), so the sandbox's
+environment here is one; test_modules.py covers the ALB.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bluegreen import config as config_module
+from bluegreen.adapters import motoserver, sandbox
+from bluegreen.adapters import terraform as tf
+from bluegreen.adapters.aws.provisioner import AwsProvisioner
+from bluegreen.adapters.aws.session import AwsTarget
+from bluegreen.config import Config
+from bluegreen.errors import UsageError
+from bluegreen.model import Colour, Release
+from tests.terraform.world import REGION, aws, use_test_credentials
+
+pytestmark = pytest.mark.slow
+
+CONFIG = """
+state:
+  path: {state}
+aws:
+  region: {region}
+  endpoint_url: sandbox
+environments:
+  shop:
+    platform: aws
+    load_balancer: {{type: elb}}
+    health_check: {{path: /healthz, interval: 10s, timeout: 3s}}
+  site:
+    platform: local
+"""
+
+
+@pytest.fixture(scope="module")
+def config(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Config]:
+    """The config a newcomer writes; `sandbox down` afterwards whatever happened, so no server is left."""
+    base = tmp_path_factory.mktemp("sandbox")
+    path = base / "bluegreen.yaml"
+    path.write_text(CONFIG.format(state=base / "state", region=REGION))
+    loaded = config_module.load(path, env={})
+    with pytest.MonkeyPatch.context() as mp:
+        use_test_credentials(mp)
+        try:
+            yield loaded
+        finally:
+            sandbox.down(loaded)
+
+
+@pytest.fixture(scope="module")
+def first_up(config: Config) -> sandbox.SandboxInfo:
+    return sandbox.up(config)
+
+
+def client(config: Config, service: str) -> Any:
+    return aws(AwsTarget(region=REGION, endpoint_url=sandbox.endpoint(config)), service)
+
+
+def test_up_starts_a_loopback_server_and_builds_the_aws_environments(
+    config: Config, first_up: sandbox.SandboxInfo
+) -> None:
+    assert first_up.endpoint == f"http://127.0.0.1:{first_up.port}"
+    assert motoserver.alive(first_up.pid)
+    assert sandbox.endpoint(config) == first_up.endpoint
+    assert sandbox.record_path(config.state.path).exists()
+    assert set(first_up.environments) == {"shop"}  # the local platform's environment is not AWS's
+    balancers = client(config, "elb").describe_load_balancers()["LoadBalancerDescriptions"]
+    assert [(b["LoadBalancerName"], b["DNSName"]) for b in balancers] == [("shop", first_up.environments["shop"])]
+    assert balancers[0]["HealthCheck"]["Target"] == "HTTP:80/healthz"
+    assert (balancers[0]["HealthCheck"]["Interval"], balancers[0]["HealthCheck"]["Timeout"]) == (10, 3)
+    subnets = client(config, "ec2").describe_subnets(SubnetIds=list(first_up.subnet_ids))["Subnets"]
+    assert {s["VpcId"] for s in subnets} == {first_up.vpc_id}
+    assert len({s["AvailabilityZone"] for s in subnets}) == 2
+
+
+def test_status_reports_the_running_sandbox(config: Config, first_up: sandbox.SandboxInfo) -> None:
+    assert sandbox.status(config) == first_up
+    assert first_up.as_dict()["running"] is True
+
+
+def test_a_second_up_reuses_the_server_and_changes_nothing(config: Config, first_up: sandbox.SandboxInfo) -> None:
+    progress: list[str] = []
+    started = time.monotonic()
+    again = sandbox.up(config, progress.append)
+    assert time.monotonic() - started < 30
+    assert again == first_up
+    assert any("already running" in line for line in progress)
+    summaries = [line for line in progress if "Apply complete!" in line]
+    assert len(summaries) == 2
+    assert all("Resources: 0 added, 0 changed, 0 destroyed." in line for line in summaries)
+
+
+def test_a_classic_elb_slot_starts_detached_and_a_later_apply_keeps_bluegreens_attachment(
+    config: Config, first_up: sandbox.SandboxInfo
+) -> None:
+    env = config.environment("shop")
+    outputs = tf.environment_outputs(config, env)
+    assert outputs is not None and outputs.load_balancer_type == "elb" and outputs.load_balancer_name == "shop"
+    provisioner = AwsProvisioner.from_config(config, env, outputs)
+    release = Release("v1", "ami-0000000000000e1b1")
+    assert provisioner.provision(Colour.BLUE, release).details["asg_name"] == "shop-blue"
+    autoscaling = client(config, "autoscaling")
+
+    def attached() -> list[str]:
+        group = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=["shop-blue"])["AutoScalingGroups"][0]
+        return list(group["LoadBalancerNames"])
+
+    assert attached() == []
+    autoscaling.attach_load_balancers(AutoScalingGroupName="shop-blue", LoadBalancerNames=["shop"])  # traffic moves
+    provisioner.provision(Colour.BLUE, release)
+    assert attached() == ["shop"]
+
+
+def test_destroying_the_environment_takes_its_slots_first(config: Config, first_up: sandbox.SandboxInfo) -> None:
+    env = config.environment("shop")
+    tf.destroy_environment(config, env)
+    assert client(config, "autoscaling").describe_auto_scaling_groups()["AutoScalingGroups"] == []
+    assert client(config, "elb").describe_load_balancers()["LoadBalancerDescriptions"] == []
+    assert tf.environment_outputs(config, env) is None
+
+
+def test_up_after_the_server_died_starts_afresh(config: Config, first_up: sandbox.SandboxInfo) -> None:
+    motoserver.stop(first_up.pid)
+    assert sandbox.status(config) is None
+    with pytest.raises(UsageError) as caught:
+        sandbox.endpoint(config)
+    assert "bluegreen sandbox up" in caught.value.hint
+    progress: list[str] = []
+    fresh = sandbox.up(config, progress.append)
+    assert fresh.pid != first_up.pid and motoserver.alive(fresh.pid)
+    assert any("is not running: starting afresh" in line for line in progress)
+    assert set(fresh.environments) == {"shop"}
+    assert client(config, "elb").describe_load_balancers()["LoadBalancerDescriptions"][0]["LoadBalancerName"] == "shop"
+
+
+def test_down_leaves_no_server_and_no_state(config: Config) -> None:
+    info = sandbox.status(config)
+    assert info is not None
+    progress: list[str] = []
+    sandbox.down(config, progress.append)
+    assert not motoserver.alive(info.pid)
+    assert not Path(f"/proc/{info.pid}").exists()
+    assert not sandbox.record_path(config.state.path).exists()
+    assert not (sandbox.sandbox_dir(config.state.path) / "terraform").exists()
+    assert sandbox.status(config) is None
+    assert any(f"stopped (pid {info.pid})" in line for line in progress)
+    with pytest.raises(UsageError):
+        sandbox.endpoint(config)
+    sandbox.down(config)  # nothing running: still fine
