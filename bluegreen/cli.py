@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -26,7 +24,6 @@ from bluegreen.errors import (
     EXIT_ROLLBACK_INCOMPLETE,
     EXIT_ROLLED_BACK,
     BluegreenError,
-    MissingToolError,
 )
 from bluegreen.model import Record, Status
 from bluegreen.output import Printer, clock_text
@@ -107,11 +104,18 @@ def exit_code_for(rec: Record, verb: str) -> int:
 # -- the deployment verbs ----------------------------------------------------------
 
 
+def release_options(f: F) -> F:
+    """What deploy and plan share: which release, which image, which strategy."""
+    f = click.option(
+        "--strategy", type=click.Choice(config_mod.STRATEGIES), default=None, help="Override the config's."
+    )(f)
+    f = click.option("--ami", default=None, help="Use this image instead of baking one.")(f)
+    f = click.option("--version", "version", required=True, help="The release: a git sha or tag.")(f)
+    return click.argument("environment")(f)
+
+
 @cli.command()
-@click.argument("environment")
-@click.option("--version", "version", required=True, help="The release: a git sha or tag.")
-@click.option("--ami", default=None, help="Use this image instead of baking one.")
-@click.option("--strategy", type=click.Choice(config_mod.STRATEGIES), default=None, help="Override the config's.")
+@release_options
 @click.option("--no-wait", is_flag=True, help="Exit 0 when paused at the promotion gate instead of waiting.")
 @click.option("--force-bake", is_flag=True, help="Bake even if an image of the same source exists.")
 @json_option
@@ -135,10 +139,7 @@ def deploy(
 
 
 @cli.command()
-@click.argument("environment")
-@click.option("--version", "version", required=True)
-@click.option("--ami", default=None)
-@click.option("--strategy", type=click.Choice(config_mod.STRATEGIES), default=None)
+@release_options
 @json_option
 @click.pass_obj
 def plan(ctx: Context, environment: str, version: str, ami: str | None, strategy: str | None, json_mode: bool) -> None:
@@ -301,28 +302,17 @@ def unlock(ctx: Context, environment: str, force: bool, reason: str, json_mode: 
 def validate(ctx: Context, json_mode: bool) -> None:
     """Check the config file (and that the tools its platforms need are installed)."""
     from bluegreen import planner
+    from bluegreen.factory import require_tools
 
     cfg = ctx.config
-    problems: list[str] = []
     for env in cfg.environments.values():
         planner.plan(env, first_deploy=False, bake=True)
-        problems += missing_tools(env.platform)
-    if problems:
-        raise MissingToolError(
-            f"{cfg.path} is valid, but tools are missing: {', '.join(sorted(set(problems)))}",
-            where=str(cfg.path),
-            hint="run `make setup` (it installs packer and nginx from Debian's packages)",
-        )
+        require_tools(env, baking=True)
     names = sorted(cfg.environments)
     if json_mode:
         print(json.dumps({"valid": True, "config": str(cfg.path), "environments": names}))
     else:
         print(f"{cfg.path}: valid ({len(names)} environment{'s' * (len(names) != 1)}: {', '.join(names)})")
-
-
-def missing_tools(platform: str) -> list[str]:
-    needs = {"aws": ["terraform", "packer"], "local": ["nginx", "gunicorn"], "simulated": []}[platform]
-    return [t for t in needs if shutil.which(t) is None and not Path(f"/usr/sbin/{t}").exists()]
 
 
 # -- entry point ----------------------------------------------------------------

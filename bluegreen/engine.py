@@ -68,6 +68,7 @@ class Engine:
     on_event: Callable[[Record, Event], None] = lambda rec, ev: None
     on_wait: Callable[[Record, float], None] = lambda rec, until: None
     notifier: Notifier | None = None
+    preflight: Callable[..., None] = lambda env, baking: None  # raises when a needed tool is missing
 
     @property
     def owner(self) -> str:
@@ -163,12 +164,14 @@ class Engine:
             assert info is not None
             raise info.refusal(self.clock.now())
         rec = self.plan(environment, version, ami=ami, strategy=strategy)
+        self.preflight(env, baking=ami is None)
+        runner = self._runner(env, force_bake=force_bake)  # builds the adapters: fails here, before any write
         self.store.acquire(environment, rec.id, self.owner, self.clock.now(), self.lease_s)
         rec = self.store.create(rec)
         self.on_event(rec, rec.events[-1])
         if self.notifier is not None:
             self.notifier.notify("deployment_started", rec, rec.events[-1].message)
-        return self._runner(env, force_bake=force_bake).run(rec, wait_at_gate=wait)
+        return runner.run(rec, wait_at_gate=wait)
 
     def resume(self, environment: str, *, wait: bool = True) -> Record:
         rec = self.require_active(environment, "resume")

@@ -63,6 +63,26 @@ def make_platform(config: Config, env: Environment, progress: Callable[[str], No
     return build_aws_platform(config, env, aws_target(config), progress)
 
 
+def require_tools(env: Environment, *, baking: bool) -> None:
+    """Refuse up front, changing nothing, when a tool this environment needs is missing."""
+    import importlib.util
+    import shutil
+
+    from bluegreen.errors import MissingToolError
+
+    sbin = os.pathsep.join(["/usr/sbin", "/usr/local/sbin", "/sbin"])
+    needs = {"aws": ["terraform"] + (["packer"] if baking else []), "local": ["nginx"]}.get(env.platform, [])
+    missing = [t for t in needs if not (shutil.which(t) or shutil.which(t, path=sbin))]
+    if env.platform == "local" and importlib.util.find_spec("gunicorn") is None:
+        missing.append("gunicorn (Python package)")
+    if missing:
+        raise MissingToolError(
+            f"environment {env.name} (platform {env.platform}) needs {', '.join(missing)}, not installed here",
+            where="PATH",
+            hint="run `make setup` (it installs packer and nginx from Debian's packages, gunicorn in .venv)",
+        )
+
+
 def make_notifier(config: Config) -> Notifier | None:
     if not config.webhook:
         return None
@@ -86,5 +106,6 @@ def build_engine(
         on_event=on_event,
         on_wait=on_wait,
         notifier=make_notifier(config),
+        preflight=require_tools,
         poll_s=poll_s if poll_s is not None else (1.0 if config.state.backend == "dynamodb" else 0.25),
     )

@@ -88,3 +88,27 @@ def test_unknown_environment(tmp_path: Path) -> None:
 def test_bad_argument_exits_2(tmp_path: Path) -> None:
     res = run(write(tmp_path, GOOD), "deploy", "web", "--version", "v1", "--strategy", "yolo")
     assert res.returncode == 2 and "yolo" in res.stderr
+
+
+def test_missing_tool_exits_2_before_anything_is_written(tmp_path: Path) -> None:
+    import os
+    import sqlite3
+    import subprocess
+    import sys
+
+    cfg = write(tmp_path, "aws: {endpoint_url: sandbox}\nenvironments:\n  demo:\n    platform: aws\n")
+    env = {**os.environ, "PATH": "/usr/bin:/bin"}  # terraform lives elsewhere on the machines we run on
+    res = subprocess.run(
+        [sys.executable, "-m", "bluegreen", "--config", str(cfg), "deploy", "demo", "--version", "v1"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert res.returncode == 2, res.stderr
+    assert "needs terraform" in res.stderr and "make setup" in res.stderr
+    db = tmp_path / ".bluegreen" / "bluegreen.db"
+    if db.exists():
+        with sqlite3.connect(db) as conn:
+            assert conn.execute("SELECT count(*) FROM deployments").fetchone() == (0,)
+            assert conn.execute("SELECT count(*) FROM locks").fetchone() == (0,)
