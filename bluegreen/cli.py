@@ -328,7 +328,12 @@ def main(argv: list[str] | None = None) -> None:
         e.show()
         sys.exit(EXIT_BAD_INPUT)
     except click.exceptions.Abort:
-        click.echo("interrupted", err=True)
+        # Nothing is lost: every step is in the record, and the lease lapses with this process.
+        click.echo(
+            "interrupted. A deployment in progress is recorded where it stopped: continue it with "
+            "`bluegreen resume ENV`, or roll it back with `bluegreen abort ENV`.",
+            err=True,
+        )
         sys.exit(130)
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)
