@@ -32,6 +32,7 @@ lint: $(VENV)/.installed
 
 typecheck: $(VENV)/.installed
 	$(BIN)/mypy
+	MYPYPATH=bench $(BIN)/mypy --strict bench/*.py
 
 test: setup lint typecheck
 	$(BIN)/pytest

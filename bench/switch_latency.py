@@ -17,15 +17,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
-import platform as host
-import re
 import sys
 import tempfile
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+from common import machine_line, write_section
 
 from bluegreen import config as config_mod
 from bluegreen.adapters.local import platform as local
@@ -36,8 +35,6 @@ from bluegreen.ports import HealthState, Platform
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "local" / "bluegreen.yaml"
-README = Path(__file__).resolve().parent / "README.md"
-BEGIN, END = "<!-- switch_latency:begin -->", "<!-- switch_latency:end -->"
 
 
 def start_colour(p: Platform, env_name: str, colour: Colour, version: str) -> None:
@@ -92,7 +89,7 @@ def table(steady: LoadReport, switched: LoadReport, durations: list[float], seco
     mean_switch_ms = 1000 * sum(durations) / len(durations) if durations else 0.0
     return "\n".join(
         [
-            f"Run on {time.strftime('%Y-%m-%d')}: {os.cpu_count()} CPUs, Python {host.python_version()}, "
+            f"{machine_line()}, "
             f"{threads} client threads ({threads // 2} keep-alive), {seconds:g} s per window, 2 gunicorn sync "
             "workers per colour.",
             "",
@@ -106,16 +103,6 @@ def table(steady: LoadReport, switched: LoadReport, durations: list[float], seco
             f"| {ratio(switched.percentile_ms(99), steady.percentile_ms(99))} | |",
         ]
     )
-
-
-def write_readme(section: str) -> None:
-    text = README.read_text() if README.exists() else ""
-    block = f"{BEGIN}\n{section}\n{END}"
-    if BEGIN in text and END in text:
-        text = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: block, text, flags=re.S)
-    else:
-        text = text.rstrip() + f"\n\n## switch_latency.py\n\n{block}\n"
-    README.write_text(text)
 
 
 def main() -> None:
@@ -145,8 +132,7 @@ def main() -> None:
     section = table(steady, switched, durations, args.seconds, args.threads)
     print(section)
     if not args.no_write:
-        write_readme(section)
-        print(f"written to {README}")
+        write_section("switch_latency", section)
 
 
 if __name__ == "__main__":

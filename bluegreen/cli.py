@@ -219,6 +219,8 @@ def status_lines(st: dict[str, Any]) -> list[str]:
         + (f"   release: {rel['version']}" + (f" ({rel['ami']})" if rel.get("ami") else "") if rel else ""),
         f"weights:     blue {w.get('blue', 0)}% / green {w.get('green', 0)}%  (from the {st['weights_source']})"
         if w
+        else f"weights:     unknown since a traffic change failed; read them: bluegreen status {st['environment']} --live"
+        if st["weights_source"] == "unknown"
         else "weights:     (no traffic yet)",
     ]
     dep = st["deployment"]

@@ -124,8 +124,10 @@ class Engine:
         if read_traffic:
             weights = {c.value: w for c, w in self.platform_for(env).traffic.read_weights().items()}
             source = "load_balancer"
-        elif active is not None and active.weights:
+        elif active is not None and (active.weights or active.from_colour is not None):
             weights = active.weights
+            if not weights:
+                source = "unknown"  # a traffic change failed: nothing read back since
         elif live.colour is not None:
             weights = {live.colour.value: 100, live.colour.other.value: 0}
         info = self.store.lock_info(environment)

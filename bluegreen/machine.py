@@ -59,6 +59,7 @@ RETRY_BACKOFF_S = 1.0
 # Polls leave no start/finish events (a long bake time would flood the history);
 # their outcome is in the record and in events when something changes.
 POLLS = (CheckHealth, CheckAlarms, CheckDrain)
+SET_WEIGHTS = SetWeights.__name__  # its command_name
 POLL_NAMES = frozenset(
     command_name(c) for c in (CheckHealth(Colour.BLUE), CheckAlarms(Colour.BLUE), CheckDrain(Colour.BLUE))
 )
@@ -139,6 +140,10 @@ def _apply(rec: Record, obs: Observation, now: float) -> Record:
     name = rec.inflight.name
     rec = rec.replace(inflight=None, updated_at=now)
     if isinstance(obs, Failed):
+        if name == SET_WEIGHTS:
+            # The change may have reached the load balancer though no answer came back (or only
+            # the read-back failed): what it serves is unknown until the next read-back.
+            rec = rec.replace(weights={})
         return _on_failure(rec, name, obs.error, now)
     if not isinstance(obs, POLL_OBSERVATIONS):
         rec = rec.with_event(now, "command_finished", f"{name} finished")

@@ -221,6 +221,35 @@ def test_failed_decommission_leaves_traffic_on_old_and_asks_for_operator(tmp_pat
     assert world.weights == {"blue": 100, "green": 0}
 
 
+def test_a_failed_traffic_change_leaves_the_weights_unknown_until_read_back(tmp_path: Path) -> None:
+    from bluegreen.commands import Failed
+
+    env = environment(tmp_path)
+    rec = new_record(env, "v2", ami="ami-1")
+    clock = FakeClock()
+    world = live_world()
+    # Drive to the first traffic change, then answer it with a failure (it may have landed anyway).
+    with pytest.raises(_AtShift) as stopped:
+        drive(rec, world, clock, hook=lambda i, r, c: _stop_at_shift(r, c))
+    rec = stopped.value.rec
+    assert rec.weights == {"blue": 100, "green": 0}
+    assert rec.inflight is not None and rec.inflight.name == "SetWeights"
+    after = decide(rec, Failed(rec.inflight.seq, "no answer from the load balancer"), clock.now()).record
+    assert dict(after.weights) == {}  # unknown, not the weights from before the change
+    assert after.in_rollback
+
+
+def _stop_at_shift(rec: Record, cmd: Command) -> Record:
+    if isinstance(cmd, SetWeights):
+        raise _AtShift(rec)
+    return rec
+
+
+class _AtShift(Exception):
+    def __init__(self, rec: Record) -> None:
+        self.rec = rec
+
+
 def test_transient_errors_in_polls_are_retried(tmp_path: Path) -> None:
     env = environment(tmp_path)
     world = live_world()

@@ -33,7 +33,7 @@ class AwsTarget:
 def client(target: AwsTarget, service: str) -> Any:
     cfg = BotoConfig(
         region_name=target.region,
-        retries=RETRIES,
+        retries=dict(RETRIES),  # botocore rewrites the dict it is given (max_attempts -> total_max_attempts)
         connect_timeout=target.connect_timeout_s,
         read_timeout=target.read_timeout_s,
     )
