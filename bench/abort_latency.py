@@ -55,9 +55,9 @@ from common import (
 )
 
 from bluegreen import config as config_mod
-from bluegreen.adapters.sqlite_store import SqliteStore
-from bluegreen.factory import build_engine
+from bluegreen.factory import build_engine, make_store
 from bluegreen.model import Record, Status
+from bluegreen.ports import Store
 
 SIM = "sim"
 HOLD = {
@@ -95,7 +95,7 @@ def poll_for(get: Callable[[], Record | None], timeout: float, what: str) -> Rec
     return found
 
 
-def holding_at_first_step(store: SqliteStore, env: str, after: float) -> Record | None:
+def holding_at_first_step(store: Store, env: str, after: float) -> Record | None:
     rec = store.latest(env)
     if rec is None or rec.created_at < after or rec.status is not Status.RUNNING or rec.wait_until is None:
         return None
@@ -110,7 +110,7 @@ def first_event_after(rec: Record, kind: str, after: float, contains: str = "") 
     raise SystemExit(f"deployment {rec.id} has no {kind} event after the abort: {rec.status.value} {rec.note}")
 
 
-def abort_once(cfg: Path, store: SqliteStore, env: str, version: str, extra: list[str], logs: Path) -> Run:
+def abort_once(cfg: Path, store: Store, env: str, version: str, extra: list[str], logs: Path) -> Run:
     began = time.time()
     with open(logs / f"{env}-{version}.log", "wb") as out:
         deploy = subprocess.Popen(
@@ -194,8 +194,8 @@ def main() -> None:
         logs.mkdir()
         config = config_mod.load(cfg)
         poll_s = build_engine(config, on_event=lambda rec, ev: None, on_wait=lambda rec, until: None).poll_s
-        store = SqliteStore(config.state.path / "bluegreen.db")
         with running_sandbox(cfg):
+            store = make_store(config)  # where the CLI keeps this config's records
             for env in (ENV, SIM):
                 print(f"deploy {env} v1 (the live colour)...", flush=True)
                 first = run_bluegreen(cfg, "deploy", env, "--version", "v1", timeout=300)

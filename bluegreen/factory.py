@@ -31,6 +31,10 @@ def make_store(config: Config) -> Store:
         return store
     from bluegreen.adapters.sqlite_store import SqliteStore
 
+    if config.aws.endpoint_url == "sandbox":
+        from bluegreen.adapters import sandbox
+
+        return SqliteStore(sandbox.store_path(state_dir(config)))
     return SqliteStore(state_dir(config) / "bluegreen.db")
 
 

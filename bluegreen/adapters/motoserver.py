@@ -76,8 +76,10 @@ def start(log_path: Path, *, timeout_s: float = 30.0) -> MotoServer:
 
 
 def is_up(endpoint: str) -> bool:
+    # The dashboard page is static; data.json serialises every resource (megabytes,
+    # most of a second even when idle) and timed out under load, as if the server were down.
     try:
-        with urllib.request.urlopen(f"{endpoint}/moto-api/data.json", timeout=1) as r:
+        with urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=5) as r:
             return bool(r.status == 200)
     except OSError:
         return False

@@ -99,8 +99,7 @@ def up(config: Config, progress: Callable[[str], None] = lambda s: None) -> Sand
         if stale is not None:
             progress(f"the recorded sandbox server (pid {stale.pid}) is not running: starting afresh")
             _stop_if_ours(stale)
-        # State that described the old server's resources describes nothing now.
-        shutil.rmtree(sandbox_dir(state_dir) / "terraform", ignore_errors=True)
+        forget(state_dir)  # state that described the old server's resources describes nothing now
         server = motoserver.start(sandbox_dir(state_dir) / "moto.log")
         motoserver.save(server, record_path(state_dir))
         progress(f"sandbox server started at {server.endpoint} (pid {server.pid})")
@@ -160,8 +159,20 @@ def down(config: Config, progress: Callable[[str], None] = lambda s: None) -> No
             progress(f"sandbox server stopped (pid {server.pid})")
         else:
             progress(f"the recorded sandbox server (pid {server.pid}) was not running")
-    shutil.rmtree(sandbox_dir(state_dir) / "terraform", ignore_errors=True)
+    forget(state_dir)
     record_path(state_dir).unlink(missing_ok=True)
+
+
+def store_path(state_dir: Path) -> Path:
+    """The sandbox's deployment records: they describe its resources, so they go with it."""
+    return sandbox_dir(state_dir) / "bluegreen.db"
+
+
+def forget(state_dir: Path) -> None:
+    """Drop the Terraform state and the deployment records of a sandbox that is gone."""
+    shutil.rmtree(sandbox_dir(state_dir) / "terraform", ignore_errors=True)
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{store_path(state_dir)}{suffix}").unlink(missing_ok=True)
 
 
 def _stop_if_ours(server: motoserver.MotoServer) -> bool:

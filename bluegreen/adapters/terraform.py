@@ -50,6 +50,10 @@ ROOT_FILE = "main.tf.json"
 INPUTS_FILE = "terraform.tfvars.json"
 MODULE = "main"  # the module block's name in every generated root module
 STATE_KEY_PREFIX = "bluegreen"
+LOCAL_STATE = "terraform.tfstate"
+# A command resumed after its process was killed waits this long for the terraform
+# that process started (still running, holding the state lock) instead of failing.
+LOCK_TIMEOUT = "10m"
 ERROR_TAIL_CHARS = 3000
 
 
@@ -167,13 +171,17 @@ class TerraformSettings:
             "CHECKPOINT_DISABLE": "1",
         }
         if aws and self.sandbox:
-            env["AWS_ENDPOINT_URL"] = sandbox.endpoint_at(self.state_dir)
+            env["AWS_ENDPOINT_URL"] = self.aws_endpoint()
             env.update(sandbox.CREDENTIALS)
             env["AWS_PROFILE"] = None  # a profile would win over the test credentials
             env["AWS_SESSION_TOKEN"] = None
         elif aws and self.endpoint_url:
             env["AWS_ENDPOINT_URL"] = self.endpoint_url
         return env
+
+    def aws_endpoint(self) -> str:
+        """The AWS endpoint terraform talks to (empty: AWS's own)."""
+        return sandbox.endpoint_at(self.state_dir) if self.sandbox else self.endpoint_url
 
 
 # -- pure builders ------------------------------------------------------------------------
@@ -220,7 +228,7 @@ def backend_config(
 ) -> dict[str, dict[str, Any]]:
     """The root module's backend block: local state, or S3 (+ DynamoDB lock) keyed per environment and colour."""
     if not state_bucket:
-        return {"local": {"path": "terraform.tfstate"}}
+        return {"local": {"path": LOCAL_STATE}}
     s3: dict[str, Any] = {"bucket": state_bucket, "key": state_key(stack), "region": region, "encrypt": True}
     if lock_table:
         s3["dynamodb_table"] = lock_table
@@ -306,13 +314,30 @@ def init_options(*, migrate_state: bool = False) -> dict[str, Any]:
     return {"input": False, "no_color": IsFlagged, **backend}
 
 
-def apply_options(*, destroy: bool = False) -> dict[str, Any]:
+def module_address(address: str) -> str:
+    """`aws_launch_template.this` -> its address in the generated root module."""
+    return f"module.{MODULE}.{address}"
+
+
+def apply_options(*, destroy: bool = False, replace: Iterable[str] = ()) -> dict[str, Any]:
     # Never python-terraform's apply()/destroy() defaults: -auto-approve=false waits
     # for an answer that never comes, and -force no longer exists.
-    options: dict[str, Any] = {"auto_approve": IsFlagged, "input": False, "no_color": IsFlagged, "json": IsFlagged}
+    options: dict[str, Any] = {
+        "auto_approve": IsFlagged,
+        "input": False,
+        "no_color": IsFlagged,
+        "json": IsFlagged,
+        "lock_timeout": LOCK_TIMEOUT,
+    }
     if destroy:
         options["destroy"] = IsFlagged
+    if replace:
+        options["replace"] = [module_address(a) for a in replace]
     return options
+
+
+def import_options() -> dict[str, Any]:
+    return {"input": False, "no_color": IsFlagged, "lock_timeout": LOCK_TIMEOUT}
 
 
 def plan_options() -> dict[str, Any]:
@@ -449,13 +474,13 @@ class TerraformRunner:
 
     # -- what callers use --------------------------------------------------------------------
 
-    def apply(self, stack: Stack, inputs: Mapping[str, Any]) -> dict[str, Any]:
-        """Bring the stack to `inputs`; returns the module's outputs."""
+    def apply(self, stack: Stack, inputs: Mapping[str, Any], *, replace: Iterable[str] = ()) -> dict[str, Any]:
+        """Bring the stack to `inputs`, recreating the module resources in `replace`; returns the module's outputs."""
         previous = _read_json(self.settings.workdir(stack) / INPUTS_FILE)
         workdir = self._prepare(stack, inputs)
         self.progress(f"terraform apply: {stack.label} ({workdir})")
         try:
-            self._run(stack, workdir, "apply", apply_options())
+            self._run(stack, workdir, "apply", apply_options(replace=replace))
         except TerraformError:
             # Keep inputs that passed before: a destroy must still be able to
             # evaluate the module after an apply with bad ones was refused.
@@ -471,11 +496,32 @@ class TerraformRunner:
         if inputs is None:
             return False
         self._prepare(stack, inputs)
-        if not self._run(stack, workdir, "state list", {}).stdout.strip():
+        if not self._managed(stack, workdir):
             return False
         self.progress(f"terraform destroy: {stack.label} ({workdir})")
         self._run(stack, workdir, "apply", apply_options(destroy=True), label="destroy")
         return True
+
+    def adopt(self, stack: Stack, existing: Mapping[str, str]) -> list[str]:
+        """Import each of `existing` (module resource address -> id) that the stack's state lacks.
+
+        A terraform killed in the middle of an apply has created resources it
+        never recorded; the next apply would fail on their names and a destroy
+        would leave them behind. Returns the addresses imported.
+        """
+        workdir = self.settings.workdir(stack)
+        inputs = _read_json(workdir / INPUTS_FILE)
+        if not existing or inputs is None:
+            return []
+        self._prepare(stack, inputs)
+        managed = set(self._managed(stack, workdir))
+        adopted = []
+        for address, resource_id in existing.items():
+            if module_address(address) not in managed:
+                self.progress(f"{stack.label}: adopting {address} ({resource_id}), created but never recorded")
+                self._run(stack, workdir, "import", import_options(), args=(module_address(address), resource_id))
+                adopted.append(address)
+        return adopted
 
     def outputs(self, stack: Stack) -> dict[str, Any] | None:
         """The module's outputs from its state (no apply); None when it was never applied or is destroyed."""
@@ -545,6 +591,17 @@ class TerraformRunner:
         if not path.exists() or path.read_text() != text:
             _write_text(path, text)
 
+    def _managed(self, stack: Stack, workdir: Path) -> list[str]:
+        """The resource addresses in the stack's state.
+
+        `state list` fails outright where no local state was ever written (an
+        apply killed before it wrote one): that state holds nothing.
+        """
+        local = workdir / LOCAL_STATE
+        if not self.settings.state_bucket and (not local.exists() or local.stat().st_size == 0):
+            return []
+        return self._run(stack, workdir, "state list", {}).stdout.split()
+
     def _outputs(self, stack: Stack, workdir: Path) -> dict[str, Any] | None:
         values = parse_outputs(self._run(stack, workdir, "output", output_options()).stdout)
         module = values.get(MODULE)
@@ -553,7 +610,7 @@ class TerraformRunner:
     # -- one command --------------------------------------------------------------------------
 
     def _needs_aws(self, command: str) -> bool:
-        return command in ("apply", "plan") or bool(self.settings.state_bucket)
+        return command in ("apply", "plan", "import") or bool(self.settings.state_bucket)
 
     def _run(
         self,
@@ -564,6 +621,7 @@ class TerraformRunner:
         *,
         ok: tuple[int, ...] = (0,),
         label: str = "",
+        args: tuple[str, ...] = (),
     ) -> _Result:
         if shutil.which(self.settings.binary) is None:
             raise MissingToolError(
@@ -572,9 +630,9 @@ class TerraformRunner:
                 hint="install Terraform >= 1.5 (https://developer.hashicorp.com/terraform/install) and run this again",
             )
         tf = Terraform(working_dir=str(workdir), terraform_bin_path=self.settings.binary)
-        argv = [str(a) for a in tf.generate_cmd_string(command, **options)]
+        argv = [str(a) for a in tf.generate_cmd_string(command, *args, **options)]
         with _process_environment(self.settings.process_env(aws=self._needs_aws(command))):
-            returncode, stdout, stderr = tf.cmd(command, **options)
+            returncode, stdout, stderr = tf.cmd(command, *args, **options)
         messages = json_messages(stdout)
         for line in progress_lines(messages):
             self.progress(f"{stack.label}: {line}")

@@ -212,10 +212,18 @@ def argv(command: str, options: dict[str, object], tmp_path: Path) -> list[str]:
     return [str(a) for a in Terraform(working_dir=str(tmp_path)).generate_cmd_string(command, **options)]
 
 
-def test_apply_argv_approves_and_speaks_json(tmp_path: Path) -> None:
+def test_apply_argv_approves_speaks_json_and_waits_for_the_lock(tmp_path: Path) -> None:
     assert argv("apply", tf.apply_options(), tmp_path) == [
-        "terraform", "apply", "-auto-approve", "-input=false", "-no-color", "-json",
+        "terraform", "apply", "-auto-approve", "-input=false", "-no-color", "-json", "-lock-timeout=10m",
     ]  # fmt: skip
+
+
+def test_apply_argv_replaces_module_resources_by_their_root_address(tmp_path: Path) -> None:
+    args = argv("apply", tf.apply_options(replace=["aws_launch_template.this", "aws_autoscaling_group.this"]), tmp_path)
+    assert args[-2:] == [
+        "-replace=module.main.aws_launch_template.this",
+        "-replace=module.main.aws_autoscaling_group.this",
+    ]
 
 
 def test_destroy_argv_is_apply_destroy_without_the_removed_force_flag(tmp_path: Path) -> None:

@@ -5,14 +5,23 @@ Each colour is infra/modules/slot applied from its own state
 destroying a colour is a destroy of its state alone. Both are idempotent:
 applying the same release again changes nothing, destroying a colour that is
 gone does nothing.
+
+A terraform killed in the middle of an apply (its bluegreen process killed,
+the host lost) may have created the launch template or the group without
+recording them. Names are unique, so the next apply would fail on them
+forever and a destroy would leave them behind: when an apply fails, and
+after every destroy, the slot's resources found in AWS by name that the
+state lacks are imported, and the command runs once more (an apply
+recreates what it imported).
 """
 
 from __future__ import annotations
 
 from bluegreen.adapters.aws.environment import AwsEnvironment
-from bluegreen.adapters.aws.session import AwsTarget
+from bluegreen.adapters.aws.session import AwsTarget, api_errors, client
 from bluegreen.adapters.terraform import (
     Progress,
+    TerraformError,
     TerraformRunner,
     TerraformSettings,
     ignore,
@@ -46,7 +55,15 @@ class AwsProvisioner:
 
     def provision(self, colour: Colour, release: Release) -> ProvisionResult:
         stack = slot_stack(self._env.name, colour)
-        outputs = self._runner.apply(stack, slot_inputs(self._env, colour, release, self._outputs))
+        inputs = slot_inputs(self._env, colour, release, self._outputs)
+        try:
+            outputs = self._runner.apply(stack, inputs)
+        except TerraformError:
+            adopted = self._runner.adopt(stack, self.existing(colour))
+            if not adopted:
+                raise
+            # Half made by an apply that died: recreated, not trusted.
+            outputs = self._runner.apply(stack, inputs, replace=adopted)
         return ProvisionResult(
             details={
                 "asg_name": outputs["asg_name"],
@@ -59,4 +76,26 @@ class AwsProvisioner:
         )
 
     def destroy(self, colour: Colour) -> None:
-        self._runner.destroy(slot_stack(self._env.name, colour))
+        stack = slot_stack(self._env.name, colour)
+        self._runner.destroy(stack)
+        if self._runner.adopt(stack, self.existing(colour)):
+            self._runner.destroy(stack)
+
+    def existing(self, colour: Colour) -> dict[str, str]:
+        """The slot's resources that exist in AWS (module address -> import id), by the names the module gives."""
+        name = self._outputs.asg_name(colour)  # the launch template has the group's name
+        settings = self._runner.settings
+        target = AwsTarget(region=settings.region, endpoint_url=settings.aws_endpoint())
+        with api_errors(f"could not look for the resources of slot {name}", where=f"slot {name}"):
+            templates = client(target, "ec2").describe_launch_templates(
+                Filters=[{"Name": "launch-template-name", "Values": [name]}]
+            )["LaunchTemplates"]
+            groups = client(target, "autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[name])[
+                "AutoScalingGroups"
+            ]
+        found: dict[str, str] = {}
+        if templates:
+            found["aws_launch_template.this"] = str(templates[0]["LaunchTemplateId"])
+        if groups:
+            found["aws_autoscaling_group.this"] = name
+        return found

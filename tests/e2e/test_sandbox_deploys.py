@@ -1,0 +1,210 @@
+"""Deploys in the sandbox through the real `bluegreen` command, checked against what AWS reports.
+
+Every test reads the outcome back from the load balancer (describe_listeners),
+Auto Scaling (describe_auto_scaling_groups) and EC2 (describe_images), not
+only from bluegreen's own status. They share one sandbox and run in order:
+the first one needs the fresh environment; the others start from whatever
+colour is live.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from tests.e2e.world import (
+    ENV,
+    Processes,
+    Sandbox,
+    latest_record,
+    live_colour,
+    other,
+    run,
+    status,
+    wait_for,
+)
+
+pytestmark = pytest.mark.slow
+
+# A canary whose 50% step holds long enough for a second process to act during it.
+LONG_HALF = {"strategy": "canary", "steps": [{"weight": 10, "wait": "1s"}, {"weight": 50, "wait": "30s"}]}
+
+
+def test_v1_then_v2_ends_with_all_traffic_on_green_and_blue_removed(sandbox: Sandbox) -> None:
+    cfg = sandbox.config
+    assert status(cfg)["live_colour"] is None, "this test needs the fresh sandbox: it runs first"
+    first = run(cfg, "deploy", ENV, "--version", "v1")
+    assert first.returncode == 0, first.stdout + first.stderr
+    sandbox.assert_serving("blue")
+
+    second = run(cfg, "deploy", ENV, "--version", "v2")
+    assert second.returncode == 0, second.stdout + second.stderr
+    sandbox.assert_serving("green")
+    st = status(cfg)
+    assert st["live_colour"] == "green"
+    assert st["weights"] == {"blue": 0, "green": 100}
+    assert st["release"]["version"] == "v2" and st["deployment"] is None
+    for shown in ("blue 90% / green 10% (read back)", "blue 50% / green 50% (read back)", "blue retired"):
+        assert shown in second.stdout, shown
+
+    ami = sandbox.image_of("green")
+    assert ami == st["release"]["ami"]
+    tags = sandbox.image_tags(ami)
+    assert tags["Version"] == "v2"
+    assert tags["SourceHash"] == st["release"]["source_hash"]
+    assert f"baked image {ami}" in second.stdout
+
+
+def test_the_same_version_from_the_same_source_reuses_its_image(sandbox: Sandbox) -> None:
+    old = live_colour(sandbox)
+    cfg = sandbox.config
+    baked = run(cfg, "bake", ENV, "--version", "v2", "--json")  # reused when the previous test baked it
+    assert baked.returncode == 0, baked.stdout + baked.stderr
+    ami = _json_line(baked.stdout)["ami"]
+    images_before = _images_of(sandbox, "v2")
+
+    again = run(cfg, "deploy", ENV, "--version", "v2", "--strategy", "all-at-once")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert f"reused image {ami}" in again.stdout
+    assert _images_of(sandbox, "v2") == images_before == [ami]
+    new = other(old)
+    sandbox.assert_serving(new)
+    assert sandbox.image_of(new) == ami
+
+
+def test_abort_from_a_second_process_during_the_50_percent_hold(sandbox: Sandbox, processes: Processes) -> None:
+    old = live_colour(sandbox)
+    new = other(old)
+    cfg = sandbox.write_config("abort", traffic=LONG_HALF)
+    deploy = processes.start(cfg, "deploy", ENV, "--version", "v3")
+    wait_for(lambda: sandbox.weights() == {new: 50, old: 50}, timeout=180, what="the 50% step on the listener")
+
+    aborted = run(cfg, "abort", ENV, "--reason", "error rate up")
+    assert aborted.returncode == 0, aborted.stdout + aborted.stderr
+    assert deploy.wait(timeout=120) == 1, deploy.output()
+    sandbox.assert_serving(old)
+
+    rec = latest_record(cfg)
+    assert (rec["status"], rec["release"]["version"]) == ("rolled_back", "v3")
+    assert "error rate up" in rec["failure"]
+    requested = next(e for e in rec["events"] if e["kind"] == "abort_requested")
+    restored = f"{_weights_text({old: 100, new: 0})} (read back)"
+    back = next(e for e in rec["events"] if e["kind"] == "traffic" and e["at"] >= requested["at"])
+    assert back["message"] == restored
+    latency = back["at"] - requested["at"]
+    print(f"\nabort request -> 100% on {old} (read back): {latency * 1000:.0f} ms")
+    assert latency < 1.0, f"{latency:.3f}s from the abort request to all traffic back on {old}"
+
+
+def test_a_colour_that_never_turns_healthy_fails_the_deploy_naming_its_instances(sandbox: Sandbox) -> None:
+    old = live_colour(sandbox)
+    new = other(old)
+    # moto reports every instance healthy at once; the ASG marking them Unhealthy is what real AWS does
+    # when they fail the load balancer's health check. A high threshold keeps the health step polling.
+    cfg = sandbox.write_config("unhealthy", health_check={"healthy_threshold": 10, "poll": "1s"})
+    marked: list[str] = []
+    stop = threading.Event()
+
+    def mark_unhealthy() -> None:
+        autoscaling = sandbox.client("autoscaling")
+        deadline = time.monotonic() + 180
+        while not stop.is_set() and time.monotonic() < deadline:
+            group = sandbox.asg(new)
+            if group and len(group["Instances"]) >= group["DesiredCapacity"] > 0:
+                for instance in group["Instances"]:
+                    autoscaling.set_instance_health(InstanceId=instance["InstanceId"], HealthStatus="Unhealthy")
+                    marked.append(instance["InstanceId"])
+                return
+            stop.wait(0.05)
+
+    marker = threading.Thread(target=mark_unhealthy, daemon=True)
+    marker.start()
+    try:
+        res = run(cfg, "deploy", ENV, "--version", "v4")
+    finally:
+        stop.set()
+        marker.join(timeout=10)
+    out = res.stdout + res.stderr
+    assert res.returncode == 1, out
+    assert marked, "the new colour's instances never appeared"
+    assert f"{new} is unhealthy" in out and "Unhealthy" in out
+    for instance in marked:
+        assert instance in out
+    sandbox.assert_serving(old)
+    failure = status(cfg)["last_deployment"]["failure"]
+    assert all(instance in failure for instance in marked), failure
+
+
+def test_an_alarm_going_off_during_the_second_step_rolls_back_by_itself(sandbox: Sandbox, processes: Processes) -> None:
+    old = live_colour(sandbox)
+    new = other(old)
+    alarm = f"{ENV}-e2e-5xx"
+    cloudwatch = sandbox.client("cloudwatch")
+    cloudwatch.put_metric_alarm(
+        AlarmName=alarm,
+        Namespace="AWS/ApplicationELB",
+        MetricName="HTTPCode_Target_5XX_Count",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=5,
+        ComparisonOperator="GreaterThanThreshold",
+    )
+    try:
+        cfg = sandbox.write_config("alarm", traffic={**LONG_HALF, "check_every": "500ms"}, alarms=[alarm])
+        deploy = processes.start(cfg, "deploy", ENV, "--version", "v5")
+        wait_for(lambda: sandbox.weights() == {new: 50, old: 50}, timeout=180, what="the 50% step on the listener")
+        cloudwatch.set_alarm_state(AlarmName=alarm, StateValue="ALARM", StateReason="5xx above 5 for 1 minute")
+        assert deploy.wait(timeout=120) == 1, deploy.output()
+    finally:
+        cloudwatch.delete_alarms(AlarmNames=[alarm])
+    out = deploy.output()
+    assert f"alarm {alarm} is in ALARM" in out
+    sandbox.assert_serving(old)
+    last = status(cfg)["last_deployment"]
+    assert last["status"] == "rolled_back"
+    assert f"alarm {alarm} is in ALARM: 5xx above 5 for 1 minute" in last["failure"]
+
+
+def test_manual_promotion_pauses_at_the_gate_and_promote_from_another_process_finishes(sandbox: Sandbox) -> None:
+    old = live_colour(sandbox)
+    new = other(old)
+    steps = {"strategy": "canary", "steps": [{"weight": 10, "wait": "1s"}, {"weight": 50, "wait": "1s"}]}
+    cfg = sandbox.write_config("manual", traffic=steps, promotion="manual")
+    paused = run(cfg, "deploy", ENV, "--version", "v6", "--no-wait")
+    assert paused.returncode == 0, paused.stdout + paused.stderr
+    st = status(cfg)
+    assert (st["deployment"]["status"], st["deployment"]["phase"]) == ("paused", "gate")
+    assert sandbox.weights() == {new: 50, old: 50}
+    assert sandbox.asg(old) is not None and sandbox.asg(new) is not None
+
+    promoted = run(cfg, "promote", ENV)
+    assert promoted.returncode == 0, promoted.stdout + promoted.stderr
+    assert "promoted by tester" in promoted.stdout
+    sandbox.assert_serving(new)
+    st = status(cfg)
+    assert st["live_colour"] == new and st["release"]["version"] == "v6"
+
+
+# -- helpers -------------------------------------------------------------------------------------
+
+
+def _weights_text(weights: dict[str, int]) -> str:
+    return f"blue {weights['blue']}% / green {weights['green']}%"
+
+
+def _json_line(stdout: str) -> dict[str, Any]:
+    lines = [line for line in stdout.splitlines() if line.startswith("{")]
+    return dict(json.loads(lines[-1]))
+
+
+def _images_of(sandbox: Sandbox, version: str) -> list[str]:
+    images = sandbox.client("ec2").describe_images(
+        Owners=["self"],
+        Filters=[{"Name": "tag:Version", "Values": [version]}, {"Name": "tag:Environment", "Values": [ENV]}],
+    )["Images"]
+    return sorted(i["ImageId"] for i in images)
