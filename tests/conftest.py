@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from bluegreen.adapters import motoserver
+from bluegreen.adapters.aws.session import AwsTarget
+from tests.awsenv import REGION, use_test_credentials
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -22,6 +24,19 @@ def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield server.endpoint
     finally:
         motoserver.stop(server.pid)
+
+
+@pytest.fixture(scope="module")
+def moto_target(moto_endpoint: str) -> Iterator[AwsTarget]:
+    """The session's moto server, reset once for this module, with test credentials in the environment.
+
+    Once per module, never per test: modules that build an expensive
+    environment (an ALB through Terraform takes a minute) share it.
+    """
+    motoserver.reset(moto_endpoint)
+    with pytest.MonkeyPatch.context() as mp:
+        use_test_credentials(mp)
+        yield AwsTarget(region=REGION, endpoint_url=moto_endpoint)
 
 
 @pytest.fixture

@@ -9,26 +9,19 @@ their own instead of sharing one and depending on test order.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
-from bluegreen.adapters import motoserver
 from bluegreen.adapters.aws.environment import AwsEnvironment
 from bluegreen.adapters.aws.session import AwsTarget
-from tests.aws.lb_world import REGION, build_alb_environment, build_elb_environment
+from tests.aws.lb_world import build_alb_environment, build_elb_environment
 
 
 @pytest.fixture(scope="module")
-def aws_target(moto_endpoint: str) -> Iterator[AwsTarget]:
-    """The session's moto server, reset once for this module, with test credentials."""
-    motoserver.reset(moto_endpoint)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("AWS_ACCESS_KEY_ID", "testing")
-        mp.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        mp.delenv("AWS_PROFILE", raising=False)
-        mp.delenv("AWS_ENDPOINT_URL", raising=False)
-        yield AwsTarget(region=REGION, endpoint_url=moto_endpoint)
+def aws_target(moto_target: AwsTarget) -> AwsTarget:
+    """The session's moto server for this module (tests/conftest.py), as these tests name it."""
+    return moto_target
 
 
 _names = itertools.count(1)

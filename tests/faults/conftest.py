@@ -13,24 +13,13 @@ from typing import Any
 
 import pytest
 
-from bluegreen.adapters import motoserver
 from bluegreen.adapters.aws.session import AwsTarget
 from tests.aws.lb_world import REGION
 from tests.faults.proxy import FaultProxy
 from tests.faults.world import FaultWorld, build_world
-from tests.terraform.world import use_test_credentials
 
 # Short enough that a withheld answer costs a test seconds, long enough for any answer moto gives.
 READ_TIMEOUT_S = 3.0
-
-
-@pytest.fixture(scope="module")
-def moto_target(moto_endpoint: str) -> Iterator[AwsTarget]:
-    """The session's moto server, reset once for this module, with test credentials."""
-    motoserver.reset(moto_endpoint)
-    with pytest.MonkeyPatch.context() as mp:
-        use_test_credentials(mp)
-        yield AwsTarget(region=REGION, endpoint_url=moto_endpoint)
 
 
 @pytest.fixture
