@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import time
 import urllib.request
 from collections import Counter
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from bluegreen.adapters.local import nginx
+from bluegreen.adapters.local.loadgen import LoadGenerator
 from bluegreen.adapters.local.njs import Server
 from bluegreen.adapters.local.proxy import accepting_workers
 from bluegreen.errors import AdapterError, ToolError
@@ -112,3 +114,26 @@ def test_a_stopped_nginx_comes_back_on_its_live_config(local_env: LocalEnv, driv
     assert local_env.platform.traffic.read_weights() == {Colour.BLUE: 100, Colour.GREEN: 0}
     assert proxy.master_pid() is not None
     assert version_through_nginx(local_env) == "version v1"
+
+
+def test_a_config_change_reloads_without_cutting_a_keep_alive_request(local_env: LocalEnv, driver: PortDriver) -> None:
+    """A reload retires workers; they first end their keep-alive connections after an answer, so nothing is cut."""
+    driver.deploy("v1")
+    proxy = local_env.site.proxy
+    master = proxy.master_pid()
+    assert master is not None
+    old_workers = accepting_workers(master)
+    blue = local_env.site.base_url(Colour.BLUE).removeprefix("http://")
+    with LoadGenerator(local_env.address, "/version", threads=4, max_duration_s=60, resend_stale=False) as load:
+        for n in range(3):
+            time.sleep(0.3)
+            proxy.conf.write_text(proxy.conf.read_text() + f"# changed by hand {n}\n")  # bluegreen puts its own back
+            proxy.apply([Server(Colour.BLUE, blue, 100 - n), *([Server(Colour.GREEN, blue, n)] if n else [])])
+        time.sleep(0.3)
+    assert proxy.master_pid() == master and not accepting_workers(master) & old_workers, "the workers were replaced"
+    assert "changed by hand" not in proxy.conf.read_text()
+    routes = proxy.routes()
+    assert routes is not None and routes.closing_workers == ()
+    report = load.report
+    assert report.failures == 0 and report.sent == report.ok, report.summary()
+    assert report.keepalive_requests > 100, report.summary()
