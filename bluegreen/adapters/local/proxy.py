@@ -131,7 +131,8 @@ class NginxProxy:
                 if report.generation == current.generation:
                     return report
             generation = (current.generation if current else 0) + 1
-            routes = Routes(generation, tuple(servers), current.closing_workers if current else (), time.time())
+            # Under the lock no worker is being retired: a list left by a killed bluegreen goes.
+            routes = Routes(generation, tuple(servers), (), time.time())
             try:
                 text = njs.render_routes(routes)
             except ValueError as e:
