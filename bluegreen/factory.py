@@ -79,11 +79,19 @@ def require_tools(env: Environment, *, baking: bool) -> None:
     missing = [t for t in needs if not (shutil.which(t) or shutil.which(t, path=sbin))]
     if env.platform == "local" and importlib.util.find_spec("gunicorn") is None:
         missing.append("gunicorn (Python package)")
+    if env.platform == "local":
+        from bluegreen.adapters.local.nginx import find_js_module
+
+        try:
+            find_js_module()
+        except MissingToolError:
+            missing.append("nginx's JavaScript module (libnginx-mod-http-js)")
     if missing:
         raise MissingToolError(
             f"environment {env.name} (platform {env.platform}) needs {', '.join(missing)}, not installed here",
             where="PATH",
-            hint="run `make setup` (it installs packer and nginx from Debian's packages, gunicorn in .venv)",
+            hint="run `make setup` (it installs packer, nginx and its JavaScript module from Debian's packages, "
+            "gunicorn in .venv)",
         )
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 
 from bluegreen.adapters.http_smoke import Answer
-from bluegreen.adapters.local import health, nginx, procfs, restart, upgrade
-from bluegreen.adapters.local.nginx import ProxyConfig, Server
+from bluegreen.adapters.local import health, nginx, njs, procfs, restart, upgrade
+from bluegreen.adapters.local.njs import Server
 from bluegreen.adapters.local.processes import summarise_log
 from bluegreen.model import Colour
 from bluegreen.ports import HealthState
@@ -16,48 +17,50 @@ from bluegreen.ports import HealthState
 DATA = Path(__file__).parent / "data"
 
 
-def config(*servers: Server, generation: int = 7) -> ProxyConfig:
-    return ProxyConfig(
-        env="web", prefix=Path("/srv/bg/nginx"), listen="127.0.0.1:8800", generation=generation, servers=servers
-    )
+def routes(*servers: Server, generation: int = 7) -> njs.Routes:
+    return njs.Routes(generation, servers, closing_workers=(4243,), changed_at=1700000000.5)
 
 
-# -- nginx config ---------------------------------------------------------------------------
+# -- nginx config and the routes file ----------------------------------------------------------
 
 
-def test_rendered_weights_read_back_from_the_file() -> None:
-    text = nginx.render(config(Server(Colour.BLUE, "127.0.0.1:4001", 90), Server(Colour.GREEN, "127.0.0.1:4002", 10)))
-    assert "server 127.0.0.1:4001 weight=90;  # blue" in text
-    assert "server 127.0.0.1:4002 weight=10;  # green" in text
-    assert nginx.parse_config_weights(text) == {Colour.BLUE: 90, Colour.GREEN: 10}
-    assert nginx.parse_generation(text) == 7
-    assert 'return 200 "generation=7 blue=90 green=10 worker=$pid\\n";' in text
+def test_routes_round_trip_through_the_file() -> None:
+    original = routes(Server(Colour.BLUE, "127.0.0.1:4001", 90), Server(Colour.GREEN, "127.0.0.1:4002", 10))
+    text = njs.render_routes(original)
+    assert njs.parse_routes(text) == original
+    assert original.weights() == {Colour.BLUE: 90, Colour.GREEN: 10}
+    only_green = njs.parse_routes(njs.render_routes(routes(Server(Colour.GREEN, "127.0.0.1:4002", 100))))
+    assert only_green.weights() == {Colour.BLUE: 0, Colour.GREEN: 100}
+    assert only_green.same_traffic([Server(Colour.GREEN, "127.0.0.1:4002", 100)])
+    assert not only_green.same_traffic([Server(Colour.GREEN, "127.0.0.1:4003", 100)])
 
 
-def test_a_colour_at_zero_is_marked_down_and_an_absent_one_reads_zero() -> None:
-    text = nginx.render(config(Server(Colour.BLUE, "127.0.0.1:4001", 0), Server(Colour.GREEN, "127.0.0.1:4002", 100)))
-    assert "server 127.0.0.1:4001 down;  # blue" in text
-    assert nginx.parse_config_weights(text) == {Colour.BLUE: 0, Colour.GREEN: 100}
-    only_green = nginx.render(config(Server(Colour.GREEN, "127.0.0.1:4002", 100)))
-    assert nginx.parse_config_weights(only_green) == {Colour.BLUE: 0, Colour.GREEN: 100}
-
-
-def test_an_upstream_with_no_traffic_anywhere_is_refused() -> None:
+def test_routes_with_no_traffic_anywhere_or_a_bad_address_are_refused() -> None:
     with pytest.raises(ValueError, match="must carry traffic"):
-        nginx.render(config(Server(Colour.BLUE, "127.0.0.1:4001", 0)))
+        njs.render_routes(routes(Server(Colour.BLUE, "127.0.0.1:4001", 0)))
+    for address, words in [
+        ("127.0.0.1:99999", "no valid port"),
+        ("localhost:80", "not IPv4:port"),
+        ("1.2.3.4", "not IPv4:port"),
+    ]:
+        with pytest.raises(ValueError, match=words):
+            njs.render_routes(routes(Server(Colour.BLUE, address, 100)))
+    with pytest.raises(ValueError, match="schema_version"):
+        njs.parse_routes('{"schema_version": 99}')
 
 
-def test_paths_are_quoted_and_nginx_variables_survive_the_template() -> None:
-    text = nginx.render(
-        ProxyConfig("web", Path("/srv/my state/nginx"), "127.0.0.1:8800", 1, (Server(Colour.BLUE, "127.0.0.1:1", 100),))
-    )
+def test_the_config_holds_no_traffic_and_the_script_reads_the_routes_file() -> None:
+    cfg = nginx.ProxyConfig("web", Path("/srv/my state/nginx"), "127.0.0.1:8800", "/usr/lib/nginx/modules/js.so")
+    text = nginx.render(cfg)
     assert 'pid "/srv/my state/nginx/nginx.pid";' in text
-    assert "proxy_set_header Host $host;" in text
-    assert "@" not in text.replace("# bluegreen", "")
-
-
-def test_a_file_bluegreen_did_not_render_has_no_generation() -> None:
-    assert nginx.parse_generation("worker_processes 1;\n") is None
+    assert 'load_module "/usr/lib/nginx/modules/js.so";' in text
+    assert "proxy_pass http://$bluegreen_upstream;" in text and "proxy_set_header Host $host;" in text
+    assert "error_page 418 = @bluegreen_last_answer;" in text and "keepalive_timeout 0;" in text
+    assert "\nuser " not in text
+    assert "user root root;" in nginx.render(dataclasses.replace(cfg, user="root root"))
+    script = njs.render_script(Path("/srv/my state/nginx/routes.json"))
+    assert 'var ROUTES = "/srv/my state/nginx/routes.json";' in script
+    assert 'var COLOURS = ["blue", "green"];' in script
 
 
 def test_control_answer_parses_and_rejects_anything_else() -> None:
@@ -103,6 +106,9 @@ def test_established_connections_count_the_local_port_only() -> None:
     assert procfs.count_established(table, 0xBB5E) == 1  # the client side of the same connection
     assert procfs.count_established(table, 0xC53D) == 0  # TIME_WAIT only
     assert procfs.count_established(table, 8800) == 0
+    server_side = procfs.established_inodes(table, 0x992B)
+    assert server_side == {344223} and procfs.established_inodes(table, 0xBB5E) == {344222}
+    assert procfs.established_inodes(table, 0xC53D) == set()
 
 
 # -- logs, reports, health ------------------------------------------------------------------------

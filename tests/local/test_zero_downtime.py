@@ -6,8 +6,11 @@ threads (half keep-alive, half a fresh connection per request) requests
 (canary 10% -> 50% -> 100%, then the old colour drains and stops), one
 deploy is aborted at 50%, two broken releases are turned away (one refuses
 to start, one fails its smoke check), the live workers are restarted one at
-a time and nginx's binary is upgraded in place. Every answer must be a 2xx
-and no connection may fail; the broken releases must receive no request.
+a time and nginx's binary is upgraded in place. The clients never resend: a
+request lost on a keep-alive connection nginx closed is a failure. Every
+request sent must be answered with a 2xx; the broken releases must receive no
+request; and no traffic shift may retire an nginx worker (no reload), so no
+shift closes a connection.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import pytest
 
 from bluegreen.adapters.local import platform as local
 from bluegreen.adapters.local.loadgen import LoadGenerator
+from bluegreen.adapters.local.proxy import accepting_workers
 from bluegreen.model import Colour
 from tests.local.helpers import DeployFailed, LocalEnv, PortDriver
 
@@ -40,7 +44,10 @@ def test_no_request_is_dropped_across_deploys_abort_restart_and_proxy_upgrade(
     notes: list[str] = []
     drive.deploy("v1")
     broken: dict[str, str] = {}  # address -> what was wrong with it
-    with LoadGenerator(env.address, "/version", threads=4, max_duration_s=150) as load:
+    master = env.site.proxy.master_pid()
+    assert master is not None
+    nginx_workers = accepting_workers(master)
+    with LoadGenerator(env.address, "/version", threads=4, max_duration_s=150, resend_stale=False) as load:
         for n in range(2, 2 + DEPLOYS):
             drive.deploy(f"v{n}")
             if n == 3:
@@ -57,6 +64,7 @@ def test_no_request_is_dropped_across_deploys_abort_restart_and_proxy_upgrade(
                 time.sleep(0.3)
                 drive.abort(aborted)
                 notes.append(f"aborted v7-aborted at 50% on {aborted.colour}")
+        assert env.site.proxy.master_pid() == master and accepting_workers(master) == nginx_workers, "no reload"
         live = drive.live()
         assert live is not None
         workers_before = env.worker_pids(live)
@@ -75,6 +83,7 @@ def test_no_request_is_dropped_across_deploys_abort_restart_and_proxy_upgrade(
         print(f"  versions served: {dict(sorted(report.bodies.items()))}")
 
     assert report.failures == 0, report.summary()
+    assert report.sent == report.requests == report.ok and report.stale_retries == 0, report.summary()
     assert report.ok > 500, f"too little traffic to prove anything: {report.summary()}"
     assert report.keepalive_requests > 0 and report.keepalive_requests < report.requests
     # Every release that went live served; the aborted one got its canary share, then nothing.

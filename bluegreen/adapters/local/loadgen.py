@@ -3,14 +3,16 @@
 Prove "no dropped request" with traffic, not hope: while deploys, aborts and
 restarts run, a few threads request a URL through nginx as fast as it
 answers, half on fresh connections (keep-alive off), half reusing
-keep-alive connections, and count every answer that is not 2xx and every
-connection error. The pool stops by itself after `max_duration_s`.
+keep-alive connections, and count every request sent, every answer that is
+not 2xx and every connection error. The pool stops by itself after
+`max_duration_s`.
 
-One exception is counted apart rather than as an error: a keep-alive
-connection the server closed while it was idle (nginx closes idle
-connections when a reload retires their worker). The request never reached
-the server, and HTTP clients (browsers, urllib3, curl) resend it on a new
-connection (RFC 9112, section 9.3.1); so does this one, once.
+By default the pool never resends: a keep-alive connection the server closed
+while it was idle, under a request already sent, is a failed request, as it
+is for a POST or for any client that does not resend. With `resend_stale`,
+such a request is counted apart and resent once on a new connection, as
+browsers, urllib3 and curl do for idempotent requests (RFC 9112, section
+9.3.1): a measure of what those clients would see.
 """
 
 from __future__ import annotations
@@ -26,11 +28,13 @@ STALE_CONNECTION = (http.client.RemoteDisconnected, ConnectionResetError, Broken
 
 @dataclass
 class LoadReport:
+    sent: int = 0  # requests sent, answered or not (a resend counts again)
     requests: int = 0  # answered, any status
     ok: int = 0  # 2xx
     non_2xx: Counter[int] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)  # no answer: refused, reset, timed out...
-    stale_retries: int = 0  # idle keep-alive connections closed by the server, resent once
+    stale_retries: int = 0  # idle keep-alive connections closed by the server, resent once (resend_stale only)
+    reused_errors: int = 0  # of `errors`: on a keep-alive connection that had answered before
     keepalive_requests: int = 0
     latencies_s: list[float] = field(default_factory=list)  # of 2xx answers
     bodies: Counter[str] = field(default_factory=Counter)  # first line of each 2xx body
@@ -52,6 +56,8 @@ class LoadReport:
         return ordered[index] * 1000
 
     def add(self, other: LoadReport) -> None:
+        self.sent += other.sent
+        self.reused_errors += other.reused_errors
         self.requests += other.requests
         self.ok += other.ok
         self.non_2xx.update(other.non_2xx)
@@ -63,10 +69,12 @@ class LoadReport:
 
     def summary(self) -> str:
         return (
-            f"{self.requests} requests in {self.duration_s:.1f}s ({self.keepalive_requests} on keep-alive connections): "
+            f"{self.sent} requests sent in {self.duration_s:.1f}s, {self.requests} answered "
+            f"({self.keepalive_requests} on keep-alive connections): "
             f"{self.ok} 2xx, {sum(self.non_2xx.values())} non-2xx {dict(self.non_2xx)}, "
-            f"{sum(self.errors.values())} connection errors {dict(self.errors)}, "
-            f"{self.stale_retries} idle keep-alive connections closed by the server and resent; "
+            f"{sum(self.errors.values())} connection errors {dict(self.errors)} "
+            f"({self.reused_errors} on reused keep-alive connections), "
+            f"{self.stale_retries} resent; "
             f"p50 {self.percentile_ms(50):.1f} ms, p99 {self.percentile_ms(99):.1f} ms"
         )
 
@@ -83,6 +91,7 @@ class LoadGenerator:
         keepalive_threads: int | None = None,
         max_duration_s: float = 300.0,
         timeout_s: float = 10.0,
+        resend_stale: bool = False,
     ) -> None:
         host, _, port = address.rpartition(":")
         self.host, self.port, self.path = host, int(port), path
@@ -90,6 +99,7 @@ class LoadGenerator:
         self.threads = threads
         self.max_duration_s = max_duration_s
         self.timeout_s = timeout_s
+        self.resend_stale = resend_stale
         self._stop = threading.Event()
         self._reports = [LoadReport() for _ in range(threads)]
         self._threads = [
@@ -132,20 +142,18 @@ class LoadGenerator:
             if conn is None:
                 conn, used = self._connect(), 0
             began = time.perf_counter()
+            report.sent += 1
             try:
                 status, body, will_close = self._get(conn, keepalive)
-            except STALE_CONNECTION as e:
-                conn.close()
-                conn = None
-                if keepalive and used > 0:
-                    report.stale_retries += 1  # resend on a fresh connection, as HTTP clients do
-                    continue
-                report.errors[type(e).__name__] += 1
-                continue
             except (OSError, http.client.HTTPException) as e:
                 conn.close()
                 conn = None
+                reused = keepalive and used > 0
+                if reused and self.resend_stale and isinstance(e, STALE_CONNECTION):
+                    report.stale_retries += 1  # resend on a fresh connection, as browsers do
+                    continue
                 report.errors[type(e).__name__] += 1
+                report.reused_errors += reused
                 continue
             elapsed = time.perf_counter() - began
             used += 1

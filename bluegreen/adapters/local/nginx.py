@@ -1,10 +1,11 @@
 """nginx as a tool: the config renderer, the argv builders and the one runner.
 
-All pure except `run` and `find_binary`. The rendered config routes every
-request on the listen port to one upstream holding a server per colour with
-its weight (a colour at 0 is marked `down`: nginx sends it nothing), and a
-control server on the same port answers, from nginx's own running workers,
-which generation and weights they run: the read-back.
+All pure except `run` and the `find_*` functions. The rendered config does
+not hold the traffic split: it loads nginx's JavaScript module, which reads
+the routes file for every request (njs.py says why), so a traffic shift
+changes no config and needs no reload. A control server on the same port
+answers, from nginx's own running workers, which routes generation and
+weights they use: the read-back.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import re
 import shutil
 import string
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,10 +24,18 @@ from bluegreen.model import Colour
 
 TOOL = "nginx"
 BINARY_ENV = "BLUEGREEN_NGINX"  # an nginx binary to use instead of the one on PATH
+JS_MODULE_ENV = "BLUEGREEN_NGINX_JS_MODULE"  # the njs module (ngx_http_js_module.so) to load instead of Debian's
 # Debian and most distributions install nginx in an sbin directory that is not on every user's PATH.
 SBIN_DIRS = ("/usr/sbin", "/usr/local/sbin", "/sbin")
+# Where Debian's libnginx-mod-http-js (and nginx.org's nginx-module-njs) put the module.
+JS_MODULE_PATHS = (
+    "/usr/lib/nginx/modules/ngx_http_js_module.so",
+    "/usr/share/nginx/modules/ngx_http_js_module.so",
+    "/usr/lib64/nginx/modules/ngx_http_js_module.so",
+)
 CONTROL_HOST = "bluegreen-control.invalid"  # a name no client uses by accident (RFC 2606)
 CONTROL_PATH = "/weights"
+SCRIPT_NAME = "bluegreen.js"
 TAIL_LINES = 20
 
 
@@ -36,7 +45,9 @@ class _Template(string.Template):
 
 TEMPLATE = _Template(
     """\
-# bluegreen generation @generation for environment @env: rendered by bluegreen, the next change overwrites it.
+# bluegreen config for environment @env: rendered by bluegreen. Traffic is in routes.json, read per request.
+load_module "@js_module";
+@user
 worker_processes 2;
 pid "@prefix/nginx.pid";
 error_log "@prefix/logs/error.log" notice;
@@ -55,27 +66,39 @@ http {
     uwsgi_temp_path "@prefix/temp/uwsgi";
     scgi_temp_path "@prefix/temp/scgi";
 
-    upstream bluegreen_app {
-@servers
-    }
+    js_path "@prefix";
+    js_import bluegreen from @script;
+    js_set $bluegreen_upstream bluegreen.upstream;
+    js_set $bluegreen_closing bluegreen.closing;
 
     server {
         listen @listen default_server;
+        # A worker being retired answers through @@bluegreen_last_answer: "Connection: close", so the
+        # client ends the connection after reading the answer instead of nginx closing it under a request.
+        error_page 418 = @@bluegreen_last_answer;
         location / {
-            proxy_pass http://bluegreen_app;
+            if ($bluegreen_closing) {
+                return 418;
+            }
+            proxy_pass http://$bluegreen_upstream;
+            proxy_set_header Host $host;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+        }
+        location @@bluegreen_last_answer {
+            keepalive_timeout 0;
+            proxy_pass http://$bluegreen_upstream;
             proxy_set_header Host $host;
             proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
         }
     }
 
-    # The read-back: nginx's running workers say which generation and weights they serve.
+    # The read-back: nginx's running workers say which routes generation and weights they use.
     server {
         listen @listen;
         server_name @control_host;
         access_log off;
         location = @control_path {
-            default_type text/plain;
-            return 200 "generation=@generation @weights worker=$pid\\n";
+            js_content bluegreen.control;
         }
     }
 }
@@ -86,25 +109,12 @@ TEMP_DIRS = ("body", "proxy", "fastcgi", "uwsgi", "scgi")
 
 
 @dataclass(frozen=True)
-class Server:
-    """One colour's line in the upstream."""
-
-    colour: Colour
-    address: str  # host:port
-    weight: int  # percent; 0 renders `down`
-
-
-@dataclass(frozen=True)
 class ProxyConfig:
     env: str
     prefix: Path
     listen: str  # host:port nginx listens on
-    generation: int
-    servers: tuple[Server, ...]
-
-    def weights(self) -> dict[Colour, int]:
-        by_colour = {s.colour: s.weight for s in self.servers}
-        return {c: by_colour.get(c, 0) for c in Colour}
+    js_module: str  # path of ngx_http_js_module.so
+    user: str = ""  # "name group" the workers run as when the master runs as root; '' leaves nginx's default
 
 
 @dataclass(frozen=True)
@@ -117,50 +127,20 @@ class ControlReport:
 
 
 def render(cfg: ProxyConfig) -> str:
-    if not any(s.weight > 0 for s in cfg.servers):
-        # nginx accepts an upstream whose servers are all down, and then answers 502 to everyone.
-        raise ValueError("at least one colour must carry traffic")
-    lines = [
-        f"        server {s.address} {'down' if s.weight == 0 else f'weight={s.weight}'};  # {s.colour.value}"
-        for s in sorted(cfg.servers, key=lambda s: s.colour.value)
-    ]
     return TEMPLATE.substitute(
-        generation=cfg.generation,
         env=cfg.env,
         prefix=str(cfg.prefix),
-        servers="\n".join(lines),
+        js_module=cfg.js_module,
+        # The workers read routes.json in the state directory: as root, nginx's default (nobody) cannot.
+        user=f"user {cfg.user};" if cfg.user else "# workers run as the user running bluegreen",
+        script=SCRIPT_NAME,
         listen=cfg.listen,
         control_host=CONTROL_HOST,
         control_path=CONTROL_PATH,
-        weights=format_weights(cfg.weights()),
     )
 
 
-def format_weights(weights: Mapping[Colour, int]) -> str:
-    return " ".join(f"{c.value}={weights.get(c, 0)}" for c in Colour)
-
-
-_GENERATION = re.compile(r"^# bluegreen generation (\d+) ")
 _CONTROL = re.compile(r"^generation=(\d+) blue=(\d+) green=(\d+) worker=(\d+)\s*$")
-
-
-def parse_generation(config_text: str) -> int | None:
-    """The generation a rendered config carries in its first line; None for a file bluegreen did not render."""
-    m = _GENERATION.match(config_text)
-    return int(m.group(1)) if m else None
-
-
-_SERVER = re.compile(r"^\s*server\s+(\S+)\s+(?:weight=(\d+)|down);\s+#\s+(\w+)\s*$")
-
-
-def parse_config_weights(config_text: str) -> dict[Colour, int]:
-    """The weights a rendered config gives each colour (0 for `down` or absent)."""
-    weights = {c: 0 for c in Colour}
-    for line in config_text.splitlines():
-        m = _SERVER.match(line)
-        if m and m.group(3) in {c.value for c in Colour}:
-            weights[Colour(m.group(3))] = int(m.group(2) or 0)
-    return weights
 
 
 def parse_control(text: str) -> ControlReport:
@@ -212,6 +192,22 @@ def find_binary() -> str:
             hint=f"install it (`apt-get install nginx-light`, or `make setup`), or set {BINARY_ENV}=/path/to/nginx",
         )
     return str(Path(found).absolute())
+
+
+def find_js_module() -> str:
+    """nginx's JavaScript module: the routing needs it (njs.py)."""
+    override = os.environ.get(JS_MODULE_ENV)
+    candidates = (override,) if override else JS_MODULE_PATHS
+    for path in candidates:
+        if path and Path(path).is_file():
+            return str(Path(path).absolute())
+    raise MissingToolError(
+        "nginx's JavaScript module (ngx_http_js_module.so) is not installed (looked in "
+        + ", ".join(c or "" for c in candidates)
+        + ")",
+        where=JS_MODULE_ENV if override else "/usr/lib/nginx/modules",
+        hint=f"install it (`apt-get install libnginx-mod-http-js`, or `make setup`), or set {JS_MODULE_ENV}",
+    )
 
 
 def run(argv: Sequence[str], *, hint: str, timeout_s: float = 30.0) -> str:

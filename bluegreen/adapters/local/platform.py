@@ -5,9 +5,11 @@
                publish it in the registry once it listens
     health     GET /health on the process itself; an exited process is FAILED, with why
     smoke      the configured checks against the process itself (never through nginx)
-    traffic    nginx upstream weights, checked with `nginx -t`, applied by graceful
-               reload, read back from nginx's running workers; a colour at 0 is `down`
-    drain      the old colour serves nothing once nginx gives it 0 and no connection to it remains
+    traffic    weights and addresses in nginx's routes file, replaced atomically and read
+               per request by nginx's workers (no reload: no connection closes), read back
+               from the running workers; a colour at 0 gets nothing
+    drain      the old colour serves nothing once nginx gives it 0, every request that chose it
+               before the change has connected (SETTLE_S), and no connection to it remains
     destroy    graceful stop (TERM, in-flight requests finish), KILL after the stop timeout
 
 Plus the operations of one host: `rolling_restart` (workers replaced one at a
@@ -17,13 +19,14 @@ time, each proven ready), `proxy_upgrade` (nginx binary hot upgrade) and
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from bluegreen.adapters import http_smoke
 from bluegreen.adapters.http_smoke import HttpSmoke
 from bluegreen.adapters.local import health, processes, procfs, release, restart, upgrade
-from bluegreen.adapters.local.nginx import Server
+from bluegreen.adapters.local.njs import Server
 from bluegreen.adapters.local.paths import LocalPaths, prune
 from bluegreen.adapters.local.processes import AppSpec
 from bluegreen.adapters.local.proxy import NginxProxy
@@ -45,6 +48,9 @@ from bluegreen.ports import (
 Progress = Callable[[str], None]
 KEEP_RUNS = 10  # run directories (logs of past processes) kept besides the registry's
 KEEP_RELEASES = 5  # release directories kept besides the running ones
+# A worker picks a colour and connects in the same event-loop turn; on a loaded host that turn may be
+# delayed, so a colour left at 0 counts as drained only this long after the change.
+SETTLE_S = 1.0
 
 
 class LocalSite:
@@ -200,6 +206,10 @@ class LocalHealth:
         open_connections = procfs.established_connections(proc.port)
         if open_connections:
             return DrainState(True, f"{open_connections} connections to {colour} ({proc.address}) are still open")
+        routes = s.proxy.routes()
+        since = time.time() - routes.changed_at if routes is not None else SETTLE_S
+        if 0 <= since < SETTLE_S:
+            return DrainState(True, f"nginx stopped sending {colour} traffic {since:.2f}s ago: letting requests settle")
         return DrainState(False, f"nginx gives {colour} nothing and no connection to {proc.address} is open")
 
     def _probe(self, proc: AppProcess) -> http_smoke.Answer:

@@ -8,6 +8,9 @@ port (the evidence for retiring it).
 
 from __future__ import annotations
 
+import os
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -109,3 +112,54 @@ def established_connections(port: int) -> int:
         except FileNotFoundError:
             continue
     return total
+
+
+def established_inodes(net_tcp: str, port: int) -> set[int]:
+    """The socket inodes of established TCP connections whose local port is `port` (field 10 of /proc/net/tcp)."""
+    inodes = set()
+    needle = f":{port:04X} "
+    for line in net_tcp.splitlines()[1:]:
+        if needle not in line:
+            continue
+        fields = line.split()
+        if len(fields) < 10:
+            continue
+        _, _, local_port = fields[1].rpartition(":")
+        if fields[3] == TCP_ESTABLISHED and int(local_port, 16) == port:
+            inodes.add(int(fields[9]))
+    return inodes
+
+
+_SOCKET = re.compile(r"^socket:\[(\d+)\]$")
+
+
+def socket_inodes(pid: int) -> set[int]:
+    """The inodes of the sockets `pid` holds open (empty when it is gone)."""
+    fd_dir = PROC / str(pid) / "fd"
+    inodes = set()
+    try:
+        names = os.listdir(fd_dir)
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return set()
+    for name in names:
+        try:
+            m = _SOCKET.match(os.readlink(fd_dir / name))
+        except OSError:  # closed meanwhile
+            continue
+        if m:
+            inodes.add(int(m.group(1)))
+    return inodes
+
+
+def connections_held(pids: Iterable[int], port: int) -> set[int]:
+    """Established connections to local `port` that the processes `pids` hold (their socket inodes)."""
+    established: set[int] = set()
+    for name in ("tcp", "tcp6"):
+        try:
+            established |= established_inodes((PROC / "net" / name).read_text(), port)
+        except FileNotFoundError:
+            continue
+    held: set[int] = set()
+    for pid in pids:
+        held |= socket_inodes(pid)
+    return held & established

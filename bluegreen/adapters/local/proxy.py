@@ -1,28 +1,35 @@
-"""bluegreen's own nginx for one environment: start, apply weights, read back, stop.
+"""bluegreen's own nginx for one environment: start, route, read back, retire workers gently, stop.
 
 Never the system's nginx: this instance has its own prefix under the state
-directory and listens on the environment's loopback port. A change is
-rendered to a candidate file and checked with `nginx -t`; only a config that
-passes replaces the live one and is applied with a graceful reload (old
-workers finish their requests). A candidate that fails leaves the running
-config untouched and raises with nginx's own message. The change counts once
-nginx's running workers say they serve it (the control server), so the
-read-back is nginx's word, not the file's.
+directory and listens on the environment's loopback port. Traffic changes
+never touch nginx.conf: they replace the routes file atomically, and the
+workers read it per request (njs.py), so a shift reloads nothing and closes
+no connection. The change counts once nginx's running workers say they use
+it (the control server), so the read-back is nginx's word, not the file's.
+
+nginx.conf itself changes only when bluegreen renders a different one (a new
+bluegreen, another listen port): it is checked with `nginx -t`, and applied
+by a graceful reload only after the workers it retires have ended their
+keep-alive connections (`retire_keepalive`). A candidate that fails leaves
+the running config untouched and raises with nginx's own message.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import grp
 import http.client
 import os
+import pwd
 import signal
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from bluegreen.adapters.local import nginx, procfs
-from bluegreen.adapters.local.nginx import ControlReport, ProxyConfig, Server
+from bluegreen.adapters.local import nginx, njs, procfs
+from bluegreen.adapters.local.nginx import ControlReport, ProxyConfig
+from bluegreen.adapters.local.njs import Routes, Server
 from bluegreen.errors import AdapterError, ToolError
 from bluegreen.model import Colour
 
@@ -37,10 +44,13 @@ class NginxProxy:
     def __init__(self, prefix: Path, env: str, listen_port: int, *, timeout_s: float = 10.0) -> None:
         self.prefix = prefix
         self.env = env
+        self.listen_port = listen_port
         self.listen = f"{HOST}:{listen_port}"
         self.timeout_s = timeout_s
         self.conf = prefix / "nginx.conf"
         self.candidate = prefix / "nginx.conf.new"
+        self.script = prefix / nginx.SCRIPT_NAME
+        self.routes_file = prefix / "routes.json"
         self.pid_file = prefix / "nginx.pid"
         self.oldbin_pid_file = prefix / "nginx.pid.oldbin"
         self.error_log = prefix / "logs" / "error.log"
@@ -73,6 +83,19 @@ class NginxProxy:
         except FileNotFoundError:
             return None
 
+    def routes(self) -> Routes | None:
+        """The routes file as bluegreen last wrote it (None before the first route)."""
+        try:
+            return njs.parse_routes(self.routes_file.read_text())
+        except FileNotFoundError:
+            return None
+        except (ValueError, KeyError, TypeError) as e:
+            raise AdapterError(
+                f"the routes file {self.routes_file} is not one bluegreen wrote: {e}",
+                where=str(self.routes_file),
+                hint=f"route traffic again with a deploy or `bluegreen abort {self.env}`",
+            ) from None
+
     def control(self) -> ControlReport:
         """Ask the running workers what they serve; raises AdapterError when nginx does not answer."""
         try:
@@ -85,13 +108,11 @@ class NginxProxy:
             ) from None
 
     def weights(self) -> dict[Colour, int]:
-        """What nginx sends each colour now: its workers' word when running, else the live file's."""
+        """What nginx sends each colour now: its workers' word when running, else the routes file's."""
         if self.master_pid() is not None:
             return self.control().weights
-        text = self.live_config()
-        if text is None:
-            return {c: 0 for c in Colour}
-        return nginx.parse_config_weights(text)
+        routes = self.routes()
+        return routes.weights() if routes is not None else {c: 0 for c in Colour}
 
     def error_tail(self, lines: int = ERROR_LOG_TAIL) -> str:
         try:
@@ -104,40 +125,69 @@ class NginxProxy:
     def apply(self, servers: Sequence[Server]) -> ControlReport:
         """Route traffic to `servers`; returns nginx's read-back. Doing it twice changes nothing the second time."""
         with self.lock():
-            live = self.live_config()
-            generation = (nginx.parse_generation(live) or 0) if live else 0
-            if live is not None and self.master_pid() is not None:
+            current = self.routes()
+            if current is not None and current.same_traffic(servers) and self.master_pid() is not None:
                 report = self.control()
-                if report.generation == generation and live == self._render(generation, servers):
+                if report.generation == current.generation:
                     return report
-            text = self._render(generation + 1, servers)
-            self._check(text)
-            self.candidate.replace(self.conf)
+            generation = (current.generation if current else 0) + 1
+            # Under the lock no worker is being retired: a list left by a killed bluegreen goes.
+            routes = Routes(generation, tuple(servers), (), time.time())
             try:
-                master = self.master_pid()
-                if master is None:
-                    self._start()
-                    return self._await_generation(generation + 1)
-                old_workers = accepting_workers(master)
-                nginx.run(nginx.signal_argv(nginx.find_binary(), self.prefix, self.conf, "reload"), hint=self._hint())
-                report = self._await_generation(generation + 1)
-                self._await_workers_retired(old_workers)
-                return report
+                text = njs.render_routes(routes)
+            except ValueError as e:
+                raise AdapterError(
+                    f"refusing to route {self.env}'s traffic: {e}",
+                    where=str(self.routes_file),
+                    hint=f"nginx still routes as before; check the app processes with `bluegreen status {self.env}`",
+                ) from None
+            previous = self.routes_file.read_text() if current is not None else None
+            _replace(self.routes_file, text)
+            try:
+                self._ensure_running()
+                return self._await_generation(generation)
             except AdapterError:
-                # nginx keeps running what it had: the live file must say the same.
-                if live is None:
-                    self.conf.unlink(missing_ok=True)
+                # nginx keeps routing what it had: the routes file must say the same.
+                if previous is None:
+                    self.routes_file.unlink(missing_ok=True)
                 else:
-                    self.conf.write_text(live)
+                    _replace(self.routes_file, previous)
                 raise
 
+    def retire_keepalive(self, workers: set[int]) -> int:
+        """Have `workers` close each connection after its next answer, until none they held is open.
+
+        Call under `lock()`, before nginx is told to retire them. Returns how many connections were still
+        open when the wait ended (the timeout): idle clients that sent nothing meanwhile.
+        """
+        self._set_closing(workers)
+        held = procfs.connections_held(workers, self.listen_port)
+        deadline = time.monotonic() + self.timeout_s
+        while held and time.monotonic() < deadline:
+            time.sleep(POLL_S / 5)
+            held &= procfs.connections_held(workers, self.listen_port)
+        return len(held)
+
+    def clear_closing(self) -> None:
+        """Workers retired (or kept after a rollback): none closes its connections any more. Call under `lock()`."""
+        self._set_closing(set())
+
+    def _set_closing(self, workers: set[int]) -> None:
+        routes = self.routes()
+        if routes is None or set(routes.closing_workers) == workers:
+            return
+        _replace(
+            self.routes_file,
+            njs.render_routes(Routes(routes.generation, routes.servers, tuple(sorted(workers)), routes.changed_at)),
+        )
+
     def ensure_started(self) -> None:
-        """Start nginx on the live config when it is not running (after a reboot, or `stop`)."""
+        """Start nginx on the routes file when it is not running (after a reboot, or `stop`)."""
         with self.lock():
-            if self.master_pid() is None and self.conf.exists():
-                generation = nginx.parse_generation(self.conf.read_text()) or 0
-                self._start()
-                self._await_generation(generation)
+            routes = self.routes()
+            if self.master_pid() is None and routes is not None:
+                self._ensure_running()
+                self._await_generation(routes.generation)
 
     def stop(self, timeout_s: float) -> None:
         """Gracefully stop every master of this instance (QUIT), then KILL the group of any that lingers."""
@@ -155,17 +205,40 @@ class NginxProxy:
 
     # -- helpers ------------------------------------------------------------------------------
 
-    def _render(self, generation: int, servers: Sequence[Server]) -> str:
-        return nginx.render(
+    def _ensure_running(self) -> None:
+        """nginx runs bluegreen's current config: started, or reloaded gently if the config changed."""
+        config = nginx.render(
             ProxyConfig(
-                env=self.env, prefix=self.prefix, listen=self.listen, generation=generation, servers=tuple(servers)
+                env=self.env,
+                prefix=self.prefix,
+                listen=self.listen,
+                js_module=nginx.find_js_module(),
+                user=_workers_user(self.prefix),
             )
         )
+        script = njs.render_script(self.routes_file)
+        master = self.master_pid()
+        if master is not None and self.live_config() == config and _read(self.script) == script:
+            return
+        self._check(config, script)
+        self.candidate.replace(self.conf)
+        if master is None:
+            nginx.run(nginx.start_argv(nginx.find_binary(), self.prefix, self.conf), hint=self._hint())
+            return
+        old_workers = accepting_workers(master)
+        self.retire_keepalive(old_workers)
+        try:
+            nginx.run(nginx.signal_argv(nginx.find_binary(), self.prefix, self.conf, "reload"), hint=self._hint())
+            self._await_workers_retired(old_workers)
+        finally:
+            self.clear_closing()
 
-    def _check(self, text: str) -> None:
-        """`nginx -t` on the candidate; on failure the live config is untouched."""
+    def _check(self, config: str, script: str) -> None:
+        """`nginx -t` on the candidate config (and the script it imports); on failure the live ones stay."""
         self._make_dirs()
-        self.candidate.write_text(text)
+        old_script = _read(self.script)
+        self.candidate.write_text(config)
+        _replace(self.script, script)  # running workers compiled the old one: only a (re)load reads it
         try:
             nginx.run(
                 nginx.test_argv(nginx.find_binary(), self.prefix, self.candidate),
@@ -173,11 +246,9 @@ class NginxProxy:
             )
         except ToolError:
             self.candidate.replace(self.prefix / "nginx.conf.rejected")
+            if old_script is not None:
+                _replace(self.script, old_script)
             raise
-
-    def _start(self) -> None:
-        self._make_dirs()
-        nginx.run(nginx.start_argv(nginx.find_binary(), self.prefix, self.conf), hint=self._hint())
 
     def _await_generation(self, generation: int) -> ControlReport:
         deadline = time.monotonic() + self.timeout_s
@@ -193,7 +264,7 @@ class NginxProxy:
             if time.monotonic() >= deadline:
                 tail = self.error_tail()
                 raise AdapterError(
-                    f"nginx for {self.env} did not start serving config generation {generation} "
+                    f"nginx for {self.env} did not start routing generation {generation} "
                     f"within {self.timeout_s:g}s ({last})" + (f"; its error log ends:\n{tail}" if tail else ""),
                     where=str(self.conf),
                     hint=self._hint(),
@@ -247,6 +318,31 @@ def _get_control(address: str) -> str:
         return conn.getresponse().read(4096).decode(errors="replace")
     finally:
         conn.close()
+
+
+def _workers_user(prefix: Path) -> str:
+    """As root, nginx's workers run as the owner of the state directory (they read it); else as we do."""
+    if os.geteuid() != 0:
+        return ""
+    st = prefix.stat()
+    try:
+        return f"{pwd.getpwuid(st.st_uid).pw_name} {grp.getgrgid(st.st_gid).gr_name}"
+    except KeyError:  # an owner with no name: nginx takes numeric ids as well
+        return f"{st.st_uid} {st.st_gid}"
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text()
+    except FileNotFoundError:
+        return None
+
+
+def _replace(path: Path, text: str) -> None:
+    """Write `text` to `path` atomically: a reader sees the old file or the new one, never a part."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
 
 
 def _signal(pid: int, sig: signal.Signals) -> None:

@@ -5,7 +5,14 @@ from the binary on disk (the old pid file is renamed .oldbin) sharing the
 listen sockets; WINCH makes the old master's workers finish their requests
 and exit; once the new workers are seen serving, QUIT retires the old
 master. Until then the old master keeps its sockets, so a rollback is a
-signal away: HUP restarts its workers, QUIT stops the new master.
+signal away: QUIT stops the new master, and HUP restarts the old master's
+workers if WINCH had stopped them.
+
+On WINCH, nginx closes the old workers' idle keep-alive connections at once,
+racing any request a client is sending on one. So before WINCH the old
+workers are told (through the routes file, njs.py) to answer every request
+with `Connection: close`, and WINCH waits until the connections they held
+have ended after an answer: the clients close them, nothing is cut.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bluegreen.adapters.local import nginx, procfs
-from bluegreen.adapters.local.proxy import NginxProxy
+from bluegreen.adapters.local.proxy import NginxProxy, accepting_workers
 from bluegreen.errors import AdapterError, UsageError
 
 POLL_S = 0.05
@@ -53,16 +60,24 @@ def _hot_upgrade(proxy: NginxProxy, timeout_s: float, progress: Callable[[str], 
     if new is None:
         _roll_back(proxy, old, _new_binary(proxy, log_offset).pid, timeout_s)
         raise _failed(proxy, f"the new nginx master did not come up: {why}")
-    progress(f"new master {new} is up; WINCH to {old}: its workers finish their requests and exit")
+    old_workers = {c.pid for c in procfs.children(old) if c.pid != new}  # the new master is a child too
+    progress(f"new master {new} is up; the old workers {sorted(old_workers)} close each connection after its answer")
+    idle = proxy.retire_keepalive(old_workers)
+    if idle:
+        progress(f"{idle} connections of the old workers stayed idle for {timeout_s:g}s: nginx closes them")
+    progress(f"WINCH to {old}: its workers finish their requests and exit")
     os.kill(old, signal.SIGWINCH)
     why = _await_served_by(proxy, new, before.generation, timeout_s)
     if why:
         progress(f"the new master's workers do not serve ({why}): rolling back to {old}")
         _roll_back(proxy, old, new, timeout_s)
+        proxy.clear_closing()
         raise _failed(proxy, f"the new nginx master's workers did not serve: {why}")
     progress(f"the new master's workers serve; QUIT to the old master {old}")
     os.kill(old, signal.SIGQUIT)
-    if not _await(lambda: not procfs.is_running(old), timeout_s):
+    exited = _await(lambda: not procfs.is_running(old), timeout_s)
+    proxy.clear_closing()
+    if not exited:
         raise AdapterError(
             f"the old nginx master {old} did not exit within {timeout_s:g}s after QUIT (the new one serves)",
             where=str(proxy.prefix),
@@ -146,9 +161,11 @@ def _await_served_by(proxy: NginxProxy, new: int, generation: int, timeout_s: fl
 
 
 def _roll_back(proxy: NginxProxy, old: int, new: int | None, timeout_s: float) -> None:
-    """The old master starts workers again (HUP), then the new master goes (QUIT, KILL if it lingers)."""
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(old, signal.SIGHUP)
+    """The old master starts workers again (HUP) if WINCH stopped them, then the new master goes (QUIT, KILL)."""
+    if not accepting_workers(old):
+        # Only then: a HUP is a reload, which would retire workers that serve and cut their keep-alive connections.
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(old, signal.SIGHUP)
     if new is not None and procfs.is_running(new):
         with contextlib.suppress(ProcessLookupError):
             os.kill(new, signal.SIGQUIT)
