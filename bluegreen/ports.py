@@ -18,7 +18,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from bluegreen.errors import LockedError
-from bluegreen.model import Colour, Record, Release
+from bluegreen.model import Colour, Record, Release, Weights
 
 # -- values the ports return -------------------------------------------------
 
@@ -132,11 +132,11 @@ class Health(Protocol):
 
 
 class Traffic(Protocol):
-    def set_weights(self, weights: Mapping[Colour, int]) -> None:
+    def set_weights(self, weights: Weights) -> None:
         """Apply percent weights (summing to 100) in one change."""
         ...
 
-    def read_weights(self) -> dict[Colour, int]:
+    def read_weights(self) -> Weights:
         """Read the weights back from the load balancer/proxy itself."""
         ...
 
@@ -216,13 +216,13 @@ class LockInfo:
 
 class Store(Protocol):
     def create(self, record: Record) -> Record:
-        """Insert a new record (version 1)."""
+        """Insert a new record (revision 1)."""
         ...
 
     def load(self, deployment_id: str) -> Record: ...
 
     def save(self, record: Record) -> Record:
-        """Write if the stored version equals `record.version`; return it with version+1.
+        """Write if the stored revision equals `record.revision`; return it with revision+1.
 
         Raises ConflictError when somebody else wrote first.
         """

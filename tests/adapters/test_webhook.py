@@ -16,7 +16,7 @@ from bluegreen.adapters.sqlite_store import SqliteStore
 from bluegreen.adapters.webhook import WebhookNotifier
 from bluegreen.engine import Engine
 from tests.core.envs import environment
-from tests.core.sim import FakeClock
+from tests.core.sim import ACTOR, FakeClock
 
 
 @pytest.fixture
@@ -52,6 +52,7 @@ def engine(tmp_path: Path, notifier: WebhookNotifier, world: World) -> Engine:
         store=SqliteStore(tmp_path / "state.db"),
         platform_for=lambda e: world_platform(world) if e.name == env.name else world_platform(World()),
         clock=FakeClock(),
+        actor=ACTOR,
         notifier=notifier,
         poll_s=1,
     )

@@ -7,18 +7,18 @@ from pathlib import Path
 
 import pytest
 
-from bluegreen.commands import CheckHealth, Command, Destroy, SetWeights
+from bluegreen.commands import Bake, CheckHealth, Command, Destroy, SetWeights
 from bluegreen.errors import UsageError
 from bluegreen.machine import decide, request_abort, request_promote
-from bluegreen.model import Colour, Phase, Record, Status, StepKind
+from bluegreen.model import Colour, Phase, Record, Status, StepKind, Weights, record_from_dict, record_to_dict
 from tests.core.envs import CANARY, LINEAR, environment
-from tests.core.sim import ACTOR, FakeClock, Trace, destroys, drive, live_world, new_record
+from tests.core.sim import ACTOR, FakeClock, Killed, Trace, destroys, drive, live_world, new_record
 
 BLUE, GREEN = Colour.BLUE, Colour.GREEN
 
 
 def weights_set(trace: Trace) -> list[dict[str, int]]:
-    return [cmd.as_dict() for _, cmd, _ in trace.commands if isinstance(cmd, SetWeights)]
+    return [cmd.weights.to_json() for _, cmd, _ in trace.commands if isinstance(cmd, SetWeights)]
 
 
 def test_all_at_once_deploy_moves_traffic_then_retires_old(tmp_path: Path) -> None:
@@ -232,10 +232,10 @@ def test_a_failed_traffic_change_leaves_the_weights_unknown_until_read_back(tmp_
     with pytest.raises(_AtShift) as stopped:
         drive(rec, world, clock, hook=lambda i, r, c: _stop_at_shift(r, c))
     rec = stopped.value.rec
-    assert rec.weights == {"blue": 100, "green": 0}
+    assert rec.weights == Weights(blue=100, green=0)
     assert rec.inflight is not None and rec.inflight.name == "SetWeights"
     after = decide(rec, Failed(rec.inflight.seq, "no answer from the load balancer"), clock.now()).record
-    assert dict(after.weights) == {}  # unknown, not the weights from before the change
+    assert after.weights is None  # unknown, not the weights from before the change
     assert after.in_rollback
 
 
@@ -272,7 +272,7 @@ def test_old_colour_losing_headroom_before_retire_blocks_instead_of_retiring(tmp
     world, clock, trace = live_world(), FakeClock(), Trace()
 
     def break_old_colour_at_full(i: int, rec: Record, cmd: Command) -> Record:
-        if rec.weights.get("green") == 100:
+        if rec.weights == Weights.all_on(GREEN):
             world.faults.old_colour_headroom = False
         return rec
 
@@ -318,3 +318,24 @@ def test_blue_to_green_then_green_to_blue(tmp_path: Path) -> None:
     rec = drive(new_record(env, "v3", live=GREEN), world, clock)
     assert rec.status is Status.SUCCEEDED and world.weights == {"blue": 100, "green": 0}
     assert world.colours["blue"]["version"] == "v3"
+
+
+def test_a_killed_force_bake_deploy_bakes_again_when_resumed(tmp_path: Path) -> None:
+    env = environment(tmp_path)
+    world, clock = live_world(), FakeClock()
+    first = world.bake("web", "v2").ami  # an image of the same source exists: without force it would be reused
+
+    def kill_at_bake(i: int, rec: Record, cmd: Command) -> Record:
+        if isinstance(cmd, Bake):
+            raise Killed(rec)  # the process dies with the bake in flight
+        return rec
+
+    with pytest.raises(Killed) as killed:
+        drive(new_record(env, "v2", force_bake=True), world, clock, hook=kill_at_bake)
+    stored = record_from_dict(record_to_dict(killed.value.record))  # what the store kept
+    assert stored.force_bake and stored.inflight is not None and stored.inflight.name == "Bake"
+
+    rec = drive(stored, world, clock)  # `bluegreen resume`: a new process, nothing but the record
+    assert rec.status is Status.SUCCEEDED
+    assert [entry for entry in world.log if entry[0] == "bake"] == [["bake", "v2", False], ["bake", "v2", False]]
+    assert rec.release.ami != first and world.colours["green"]["image"] == rec.release.ami

@@ -143,11 +143,13 @@ def run(s: Scenario, rec: Record, world: World, clock: FakeClock, trace: Trace, 
 
 def check_invariants(r: Record, cmd: Command, world: World, clock: FakeClock, trace: Trace) -> None:
     new = r.to_colour.value
-    if isinstance(cmd, SetWeights) and not r.in_rollback and cmd.as_dict().get(new, 0) > 0:
+    if isinstance(cmd, SetWeights) and not r.in_rollback and cmd.weights.of(r.to_colour) > 0:
         assert r.healthy_passed and r.smoke_passed, "traffic to a colour that has not proven itself"
     if isinstance(cmd, Destroy) and not r.in_rollback:
         assert cmd.colour == r.from_colour
-        assert r.weights.get(new) == 100 and world.weights.get(new) == 100, "retiring before 100% read back"
+        assert r.weights is not None and r.weights.of(r.to_colour) == 100 and world.weights.get(new) == 100, (
+            "retiring before 100% read back"
+        )
         assert trace.full_at is not None
         bake = sum(s.wait_s for s in r.steps if s.kind.value == "observe")
         assert clock.now() >= trace.full_at + bake, "retiring before the bake time passed"

@@ -9,7 +9,7 @@ import pytest
 
 from bluegreen.adapters.local.nginx import Server
 from bluegreen.errors import ToolError
-from bluegreen.model import Colour
+from bluegreen.model import Colour, Weights
 from tests.local.helpers import LocalEnv, PortDriver
 
 
@@ -34,7 +34,7 @@ def test_a_config_that_fails_nginx_t_leaves_the_old_release_serving(local_env: L
 
     assert proxy.conf.read_text() == live_before
     assert proxy.master_pid() == master
-    assert local_env.platform.traffic.read_weights() == {Colour.BLUE: 100, Colour.GREEN: 0}
+    assert local_env.platform.traffic.read_weights() == Weights(blue=100, green=0)
     assert version_through_nginx(local_env) == "version v1"
     assert "127.0.0.1:99999" in (proxy.prefix / "nginx.conf.rejected").read_text()
 
@@ -43,8 +43,8 @@ def test_setting_the_same_weights_twice_does_not_reload(local_env: LocalEnv, dri
     driver.deploy("v1")
     proxy = local_env.site.proxy
     generation = proxy.control().generation
-    local_env.platform.traffic.set_weights({Colour.BLUE: 100, Colour.GREEN: 0})
-    local_env.platform.traffic.set_weights({Colour.BLUE: 100, Colour.GREEN: 0})
+    local_env.platform.traffic.set_weights(Weights(blue=100, green=0))
+    local_env.platform.traffic.set_weights(Weights(blue=100, green=0))
     assert proxy.control().generation == generation
 
 
@@ -65,6 +65,6 @@ def test_a_stopped_nginx_comes_back_on_its_live_config(local_env: LocalEnv, driv
     proxy = local_env.site.proxy
     proxy.stop(5.0)
     assert proxy.master_pid() is None
-    assert local_env.platform.traffic.read_weights() == {Colour.BLUE: 100, Colour.GREEN: 0}
+    assert local_env.platform.traffic.read_weights() == Weights(blue=100, green=0)
     assert proxy.master_pid() is not None
     assert version_through_nginx(local_env) == "version v1"
