@@ -24,6 +24,7 @@ from bluegreen.errors import (
     EXIT_ROLLBACK_INCOMPLETE,
     EXIT_ROLLED_BACK,
     BluegreenError,
+    ConfigErrors,
 )
 from bluegreen.model import Record, Status
 from bluegreen.output import Printer, clock_text
@@ -307,6 +308,11 @@ def main(argv: list[str] | None = None) -> None:
 def _report(e: BluegreenError) -> None:
     if "--json" in sys.argv:
         print(json.dumps({"type": "error", **e.as_dict()}))
+    for problem in e.problems if isinstance(e, ConfigErrors) else [e]:
+        _report_one(problem)
+
+
+def _report_one(e: BluegreenError) -> None:
     click.secho(f"error: {e.what}", fg="red", err=True)
     if e.where:
         click.echo(f"  where: {e.where}", err=True)
@@ -316,6 +322,30 @@ def _report(e: BluegreenError) -> None:
 
 # Commands of the platforms, registered from their own module.
 from bluegreen import cli_platforms  # noqa: E402,F401
+
+
+def _config_after_command(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        ctx.find_object(Context).config_path = value  # type: ignore[union-attr]
+
+
+def accept_config_everywhere(group: click.Group) -> None:
+    """`--config FILE` after any command too (`bluegreen status web --config x.yaml`), as the README says."""
+    for command in group.commands.values():
+        command.params.append(
+            click.Option(
+                ["--config"],
+                metavar="FILE",
+                expose_value=False,
+                callback=_config_after_command,
+                help="The bluegreen.yaml to use (as before the command).",
+            )
+        )
+        if isinstance(command, click.Group):
+            accept_config_everywhere(command)
+
+
+accept_config_everywhere(cli)
 
 if __name__ == "__main__":
     main()

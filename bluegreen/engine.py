@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from bluegreen import planner, reporting
-from bluegreen.config import Config, Environment
 from bluegreen.errors import ConflictError, LockedError, NotFoundError, UsageError
 from bluegreen.machine import request_abort, request_promote, request_resume
 from bluegreen.model import Actor, Event, Record, Status
 from bluegreen.ports import Clock, LockInfo, Notifier, Platform, Store
 from bluegreen.reporting import Holder, LiveState
 from bluegreen.runner import Runner
+from bluegreen.settings import Config, Environment
 
 ACTIVE = (Status.RUNNING, Status.ROLLING_BACK)
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import time
 
-from bluegreen.config import Environment
 from bluegreen.errors import ConfigError
 from bluegreen.model import Actor, Colour, Phase, Record, Release, Step, StepKind, Weights
+from bluegreen.settings import Environment
 
 FULL = 100
 
@@ -47,7 +47,7 @@ def shift_weights(env: Environment, strategy: str) -> list[tuple[int, float]]:
 
 def plan(env: Environment, *, first_deploy: bool, bake: bool, strategy: str | None = None) -> tuple[Step, ...]:
     strategy = strategy or env.traffic.strategy
-    if env.load_balancer.type == "elb" and strategy != "all-at-once":
+    if not env.load_balancer.allows(strategy):
         raise ConfigError(
             f"strategy {strategy!r} needs weighted routing, which a classic ELB does not have",
             where=f"environments.{env.name}.load_balancer.type",

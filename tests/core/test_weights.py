@@ -30,8 +30,8 @@ def test_a_weight_is_a_whole_percent(blue: object) -> None:
         Weights(blue=blue, green=0)  # type: ignore[arg-type]
 
 
-def test_the_record_keeps_weights_in_their_json_form(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    rec = new_record(environment(tmp_path), "v2")
+def test_the_record_keeps_weights_in_their_json_form() -> None:
+    rec = new_record(environment(), "v2")
     d = record_to_dict(rec)
     assert d["weights"] == {"blue": 100, "green": 0}
     assert record_from_dict(d) == rec
