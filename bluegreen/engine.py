@@ -140,7 +140,7 @@ class Engine:
         if holder is not None:
             info = self.store.lock_info(environment)
             assert info is not None
-            raise info.refusal(self.clock.now())
+            raise info.refusal(self.clock.now(), started_by=holder.started_by.describe())
         rec = self.plan(environment, version, ami=ami, strategy=strategy, force_bake=force_bake)
         self.preflight(env, baking=ami is None)
         runner = self._runner(env)  # builds the adapters: fails here, before any write

@@ -199,13 +199,14 @@ class LockInfo:
     def live(self, now: float) -> bool:
         return bool(self.owner) and self.lease_until > now
 
-    def refusal(self, now: float) -> LockedError:
-        """The error every store raises when this holder keeps someone out."""
+    def refusal(self, now: float, started_by: str = "") -> LockedError:
+        """The error every store raises when this holder keeps someone out (`started_by`: who, when known)."""
         since = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(self.acquired_at))
         running = f"running in {self.owner}" if self.live(now) else "no process is running it now"
         env = self.environment
+        by = f", started by {started_by}," if started_by else ""
         return LockedError(
-            f"environment {env} is held by deployment {self.deployment_id} since {since} ({running})",
+            f"environment {env} is held by deployment {self.deployment_id}{by} since {since} ({running})",
             where=f"environment {env}",
             hint=(
                 f"wait for it, or see it with `bluegreen status {env}`; promote, abort or resume it; "
