@@ -47,9 +47,10 @@ from common import ENV, command_env, machine_line, running_sandbox, sandbox_conf
 
 from bluegreen import config as config_mod
 from bluegreen.adapters.aws.platform import ProvisionThenPreview, assemble
+from bluegreen.adapters.host import SystemClock
 from bluegreen.adapters.terraform import environment_outputs
 from bluegreen.config import Config, Environment
-from bluegreen.engine import Engine, SystemClock
+from bluegreen.engine import Engine
 from bluegreen.factory import aws_target, build_engine
 from bluegreen.model import Record, Status
 from bluegreen.ports import Platform, Store

@@ -31,7 +31,7 @@ from bluegreen import config as config_mod
 from bluegreen.adapters.local import platform as local
 from bluegreen.adapters.local.loadgen import LoadGenerator, LoadReport
 from bluegreen.adapters.motoserver import free_port
-from bluegreen.model import Colour, Release
+from bluegreen.model import Colour, Release, Weights
 from bluegreen.ports import HealthState, Platform
 
 REPO = Path(__file__).resolve().parent.parent
@@ -67,7 +67,7 @@ def switching(p: Platform, stop: threading.Event, durations: list[float]) -> Non
     live = Colour.BLUE
     while not stop.is_set():
         live = live.other
-        weights = {live: 100, live.other: 0}
+        weights = Weights.all_on(live)
         began = time.perf_counter()
         p.traffic.set_weights(weights)
         if p.traffic.read_weights() != weights:
@@ -126,7 +126,7 @@ def main() -> None:
         try:
             start_colour(p, env.name, Colour.BLUE, "v1")
             start_colour(p, env.name, Colour.GREEN, "v2")
-            p.traffic.set_weights({Colour.BLUE: 100, Colour.GREEN: 0})
+            p.traffic.set_weights(Weights.all_on(Colour.BLUE))
 
             steady = window(address, args.seconds, args.threads, None)
             durations: list[float] = []

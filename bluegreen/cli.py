@@ -24,6 +24,7 @@ from bluegreen.errors import (
     EXIT_ROLLBACK_INCOMPLETE,
     EXIT_ROLLED_BACK,
     BluegreenError,
+    ConfigErrors,
 )
 from bluegreen.model import Record, Status
 from bluegreen.output import Printer, clock_text
@@ -78,7 +79,7 @@ def _engine(ctx: Context, printer: Printer):  # type: ignore[no-untyped-def]
 
 def _finish(printer: Printer, rec: Record, *, verb: str) -> None:
     """Print where the deployment ended and exit with the code the README promises."""
-    from bluegreen.engine import deployment_summary, next_action
+    from bluegreen.reporting import deployment_summary, next_action
 
     printer.close()
     code = exit_code_for(rec, verb)
@@ -144,8 +145,8 @@ def deploy(
 @click.pass_obj
 def plan(ctx: Context, environment: str, version: str, ami: str | None, strategy: str | None, json_mode: bool) -> None:
     """Show every step, wait, gate, image and what will be destroyed. Changes nothing."""
-    from bluegreen.engine import plan_lines
     from bluegreen.model import record_to_dict
+    from bluegreen.reporting import plan_lines
 
     printer = Printer.choose(json_mode=json_mode)
     rec = _engine(ctx, printer).plan(environment, version, ami=ami, strategy=strategy)
@@ -202,51 +203,14 @@ def resume(ctx: Context, environment: str, no_wait: bool, json_mode: bool) -> No
 def status(ctx: Context, environment: str, live: bool, json_mode: bool) -> None:
     """Where ENVIRONMENT is: live colour, weights, release, deployment in progress."""
     printer = Printer.choose(json_mode=json_mode)
+    from bluegreen.reporting import status_lines
+
     st = _engine(ctx, printer).status(environment, read_traffic=live)
     if json_mode:
         printer.json(st)
         return
     for line in status_lines(st):
         printer.line(line)
-
-
-def status_lines(st: dict[str, Any]) -> list[str]:
-    w = st["weights"]
-    rel = st["release"]
-    lines = [
-        f"environment: {st['environment']} ({st['platform']})",
-        f"live colour: {st['live_colour'] or '(none)'}"
-        + (f"   release: {rel['version']}" + (f" ({rel['ami']})" if rel.get("ami") else "") if rel else ""),
-        f"weights:     blue {w.get('blue', 0)}% / green {w.get('green', 0)}%  (from the {st['weights_source']})"
-        if w
-        else f"weights:     unknown since a traffic change failed; read them: bluegreen status {st['environment']} --live"
-        if st["weights_source"] == "unknown"
-        else "weights:     (no traffic yet)",
-    ]
-    dep = st["deployment"]
-    if dep:
-        step = dep["step"]
-        where = f"step {step['index']}/{step['total']}: {step['description']}" if step else dep["phase"]
-        lines += [
-            f"deployment:  {dep['id']}  {dep['status']}  {dep['from_colour'] or '-'} -> {dep['to_colour']}  "
-            f"{dep['release']['version']}",
-            f"             {where}",
-            f"             started by {dep['started_by']} at {clock_text(dep['created_at'])}",
-        ]
-        if dep["failure"]:
-            lines.append(f"             failure: {dep['failure']}")
-    else:
-        last = st["last_deployment"]
-        if last:
-            lines.append(f"last:        {last['id']}  {last['status']}  {last['release']['version']}")
-            if last["failure"]:
-                lines.append(f"             failure: {last['failure']}")
-    lock = st["lock"]
-    if lock:
-        who = lock["owner"] or "no process (paused or interrupted)"
-        lines.append(f"lock:        {lock['deployment_id']} held by {who} since {clock_text(lock['since'])}")
-    lines.append(f"next:        {st['next']}")
-    return lines
 
 
 @cli.command()
@@ -344,6 +308,11 @@ def main(argv: list[str] | None = None) -> None:
 def _report(e: BluegreenError) -> None:
     if "--json" in sys.argv:
         print(json.dumps({"type": "error", **e.as_dict()}))
+    for problem in e.problems if isinstance(e, ConfigErrors) else [e]:
+        _report_one(problem)
+
+
+def _report_one(e: BluegreenError) -> None:
     click.secho(f"error: {e.what}", fg="red", err=True)
     if e.where:
         click.echo(f"  where: {e.where}", err=True)
@@ -353,6 +322,30 @@ def _report(e: BluegreenError) -> None:
 
 # Commands of the platforms, registered from their own module.
 from bluegreen import cli_platforms  # noqa: E402,F401
+
+
+def _config_after_command(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        ctx.find_object(Context).config_path = value  # type: ignore[union-attr]
+
+
+def accept_config_everywhere(group: click.Group) -> None:
+    """`--config FILE` after any command too (`bluegreen status web --config x.yaml`), as the README says."""
+    for command in group.commands.values():
+        command.params.append(
+            click.Option(
+                ["--config"],
+                metavar="FILE",
+                expose_value=False,
+                callback=_config_after_command,
+                help="The bluegreen.yaml to use (as before the command).",
+            )
+        )
+        if isinstance(command, click.Group):
+            accept_config_everywhere(command)
+
+
+accept_config_everywhere(cli)
 
 if __name__ == "__main__":
     main()

@@ -7,10 +7,10 @@ Commands are frozen values: the runner executes them through the ports and
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bluegreen.model import Colour, Release
+from bluegreen.model import Colour, Release, Weights
 from bluegreen.ports import Alarm, BakeResult, DrainState, Headroom, HealthSnapshot, ProvisionResult, SmokeResult
 
 # -- commands ------------------------------------------------------------------
@@ -20,6 +20,7 @@ from bluegreen.ports import Alarm, BakeResult, DrainState, Headroom, HealthSnaps
 class Bake:
     environment: str
     version: str
+    force: bool = False  # even when an image of the same source exists
 
 
 @dataclass(frozen=True)
@@ -47,14 +48,7 @@ class CheckHeadroom:
 class SetWeights:
     """Apply the weights in one change, then read them back."""
 
-    weights: tuple[tuple[Colour, int], ...]
-
-    @classmethod
-    def of(cls, weights: Mapping[Colour, int]) -> SetWeights:
-        return cls(tuple(sorted(weights.items())))
-
-    def as_dict(self) -> dict[str, int]:
-        return {c.value: w for c, w in self.weights}
+    weights: Weights
 
 
 @dataclass(frozen=True)
@@ -142,7 +136,7 @@ class HeadroomChecked:
 @dataclass(frozen=True)
 class WeightsRead:
     seq: int
-    weights: Mapping[Colour, int]
+    weights: Weights
 
 
 @dataclass(frozen=True)

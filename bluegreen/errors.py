@@ -54,6 +54,20 @@ class ConfigError(BluegreenError):
     exit_code = EXIT_BAD_INPUT
 
 
+class ConfigErrors(ConfigError):
+    """Every problem found in one config file, reported together so one run shows them all."""
+
+    def __init__(self, problems: Sequence[ConfigError]) -> None:
+        self.problems = list(problems)
+        first = self.problems[0]
+        super().__init__(
+            f"{len(self.problems)} problems in the config, the first: {first.what}", where=first.where, hint=first.hint
+        )
+
+    def as_dict(self) -> dict[str, object]:
+        return {**super().as_dict(), "problems": [p.as_dict() for p in self.problems]}
+
+
 class UsageError(BluegreenError):
     """A command was asked for something that cannot be done in this state."""
 

@@ -111,10 +111,15 @@ def build_engine(
     on_progress: Callable[[str], None] = lambda s: None,
     poll_s: float | None = None,
 ) -> Engine:
+    from bluegreen.adapters import host
+
     return Engine(
         config=config,
         store=make_store(config),
         platform_for=lambda env: make_platform(config, env, on_progress),
+        clock=host.SystemClock(),
+        actor=host.current_actor(),
+        owner_gone=host.owner_gone,
         on_event=on_event,
         on_wait=on_wait,
         notifier=make_notifier(config),

@@ -51,7 +51,7 @@ from bluegreen.commands import (
     command_name,
 )
 from bluegreen.errors import UsageError
-from bluegreen.model import Actor, Colour, Inflight, Phase, Record, Release, Request, Status, Step, StepKind
+from bluegreen.model import Actor, Colour, Inflight, Phase, Record, Release, Request, Status, Step, StepKind, Weights
 from bluegreen.ports import HealthState
 
 ROLLBACK_ATTEMPTS = 5  # rollback and retire steps retry this often before asking for an operator
@@ -143,7 +143,7 @@ def _apply(rec: Record, obs: Observation, now: float) -> Record:
         if name == SET_WEIGHTS:
             # The change may have reached the load balancer though no answer came back (or only
             # the read-back failed): what it serves is unknown until the next read-back.
-            rec = rec.replace(weights={})
+            rec = rec.replace(weights=None)
         return _on_failure(rec, name, obs.error, now)
     if not isinstance(obs, POLL_OBSERVATIONS):
         rec = rec.with_event(now, "command_finished", f"{name} finished")
@@ -165,13 +165,13 @@ def _apply(rec: Record, obs: Observation, now: float) -> Record:
             if h.ok:
                 return _advance(rec, now, f"{rec.from_colour} could take all traffic back")
             why = f"the old colour {rec.from_colour} could not take all traffic back: {h.reason}"
-            if rec.weights.get(rec.to_colour.value, 0) == 0:
+            if rec.weights is None or rec.weights.of(rec.to_colour) == 0:
                 return _begin_rollback(rec, now, why + "; refusing to shift")
             # The new colour serves: going back would be worse. Hold before retiring.
             note = f"{why}; not retiring it. Fix it, then run: bluegreen resume {rec.environment}"
             return rec.replace(status=Status.BLOCKED, note=note).with_event(now, "blocked", note)
         case WeightsRead(weights=w):
-            return _on_weights(rec, {c.value: n for c, n in w.items()}, now)
+            return _on_weights(rec, w, now)
         case AlarmsChecked(alarms=alarms):
             if alarms:
                 a = alarms[0]
@@ -242,10 +242,10 @@ def _check_health_deadline(rec: Record, now: float, text: str) -> Record:
     return rec
 
 
-def _on_weights(rec: Record, read: dict[str, int], now: float) -> Record:
+def _on_weights(rec: Record, read: Weights, now: float) -> Record:
     expected = _expected_weights(rec)
     rec = rec.replace(weights=read)
-    shown = _show_weights(read)
+    shown = read.describe()
     if read == expected:
         rec = rec.replace(attempts=0, next_check_at=None).with_event(now, "traffic", f"{shown} (read back)")
         if rec.in_rollback:
@@ -255,7 +255,7 @@ def _on_weights(rec: Record, read: dict[str, int], now: float) -> Record:
         assert step is not None
         return rec.replace(wait_until=now + step.wait_s, next_check_at=now + min(step.poll_s, step.wait_s))
     attempts = rec.attempts + 1
-    msg = f"load balancer reports {shown}, expected {_show_weights(expected)}"
+    msg = f"load balancer reports {shown}, expected {expected.describe()}"
     rec = rec.with_event(now, "traffic_mismatch", f"{msg} (attempt {attempts})")
     limit = ROLLBACK_ATTEMPTS if rec.in_rollback else (rec.step.retries if rec.step else 0)
     if attempts <= limit:
@@ -329,7 +329,7 @@ def _next(rec: Record, now: float) -> Decision:
             return Decision(rec, Sleep(until))
     if rec.in_rollback:
         if rec.phase is Phase.ROLLBACK_TRAFFIC:
-            return _issue(rec, SetWeights.of(_as_colours(_expected_weights(rec))), now)
+            return _issue(rec, SetWeights(_expected_weights(rec)), now)
         return _issue(rec, Destroy(rec.to_colour), now)
     step = rec.step
     if step is None:
@@ -345,7 +345,7 @@ def _next_forward(rec: Record, step: Step, now: float) -> Decision:
         case StepKind.BAKE:
             if rec.release.ami:
                 return _next(_advance(rec, now, f"using image {rec.release.ami}"), now)
-            return _issue(rec, Bake(rec.environment, rec.release.version), now)
+            return _issue(rec, Bake(rec.environment, rec.release.version, force=rec.force_bake), now)
         case StepKind.PROVISION:
             return _issue(rec, Provision(rec.to_colour, rec.release), now)
         case StepKind.WAIT_HEALTHY:
@@ -360,8 +360,8 @@ def _next_forward(rec: Record, step: Step, now: float) -> Decision:
             assert rec.from_colour is not None
             return _issue(rec, CheckHeadroom(rec.from_colour), now)
         case StepKind.SHIFT:
-            if dict(rec.weights) != _expected_weights(rec) or rec.wait_until is None:
-                return _issue(rec, SetWeights.of(_as_colours(_expected_weights(rec))), now)
+            if rec.weights != _expected_weights(rec) or rec.wait_until is None:
+                return _issue(rec, SetWeights(_expected_weights(rec)), now)
             return _hold(rec, now)
         case StepKind.OBSERVE:
             if rec.wait_until is None:
@@ -417,21 +417,12 @@ def _holding(rec: Record) -> bool:
     return not rec.in_rollback and step is not None and step.kind in (StepKind.SHIFT, StepKind.OBSERVE)
 
 
-def _expected_weights(rec: Record) -> dict[str, int]:
+def _expected_weights(rec: Record) -> Weights:
     if rec.in_rollback:
         assert rec.from_colour is not None
-        return {rec.from_colour.value: 100, rec.to_colour.value: 0}
+        return Weights.all_on(rec.from_colour)
     step = rec.step
-    weight = step.weight if step is not None and step.weight is not None else 100
-    return {rec.to_colour.value: weight, rec.to_colour.other.value: 100 - weight}
-
-
-def _as_colours(weights: dict[str, int]) -> dict[Colour, int]:
-    return {Colour(k): v for k, v in weights.items()}
-
-
-def _show_weights(weights: dict[str, int]) -> str:
-    return " / ".join(f"{c} {weights.get(c, 0)}%" for c in ("blue", "green"))
+    return Weights.split(rec.to_colour, step.weight if step is not None and step.weight is not None else 100)
 
 
 def _poll(rec: Record) -> float:
@@ -455,7 +446,7 @@ def _describe(cmd: Command) -> str:
         case CheckHeadroom(colour=c):
             return f"checking {c} could take all traffic back"
         case SetWeights():
-            return f"setting traffic {_show_weights(cmd.as_dict())}"
+            return f"setting traffic {cmd.weights.describe()}"
         case Destroy(colour=c):
             return f"removing {c}"
     return command_name(cmd)

@@ -2,7 +2,7 @@
 
 The record is the state: every command reads and writes it, nothing
 important lives only in a process's memory. It is a versioned JSON document
-(`schema_version`); the store adds a `version` number that every write is
+(`schema_version`); the store adds a `revision` number that every write is
 conditional on, so two writers can never both win.
 """
 
@@ -117,6 +117,66 @@ def fmt_seconds(s: float) -> str:
 
 
 @dataclass(frozen=True)
+class Weights:
+    """Each colour's percent of the traffic: the one shape from the plan to the load balancer and back.
+
+    What bluegreen sets sums to 100 (`split`, `all_on`). A read-back says what the
+    load balancer has, which may not: 0/0 before anything is routed, 100/100 for a
+    classic ELB in the middle of a switch, less than 100 when a foreign target
+    group keeps a share. Such a reading differs from every target, so the
+    comparison after a change notices.
+    """
+
+    blue: int = 0
+    green: int = 0
+
+    def __post_init__(self) -> None:
+        for colour in Colour:
+            w = self.of(colour)
+            if not isinstance(w, int) or isinstance(w, bool) or not 0 <= w <= 100:
+                raise ValueError(f"a traffic weight is a whole percent 0..100, got {colour}={w!r}")
+
+    @classmethod
+    def split(cls, colour: Colour, percent: int) -> Weights:
+        """`percent` on `colour`, the rest on the other."""
+        return cls(**{colour.value: percent, colour.other.value: 100 - percent})
+
+    @classmethod
+    def all_on(cls, colour: Colour) -> Weights:
+        return cls.split(colour, 100)
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any] | None) -> Weights | None:
+        """The JSON form back; None for an empty one (nothing known)."""
+        if not d:
+            return None
+        return cls(**{c.value: int(d.get(c.value, 0)) for c in Colour})
+
+    def of(self, colour: Colour) -> int:
+        w: int = getattr(self, colour.value)
+        return w
+
+    @property
+    def complete(self) -> bool:
+        """Sums to 100: something bluegreen can apply."""
+        return self.blue + self.green == 100
+
+    def items(self) -> tuple[tuple[Colour, int], ...]:
+        return tuple((c, self.of(c)) for c in Colour)
+
+    def describe(self) -> str:
+        return " / ".join(f"{c} {w}%" for c, w in self.items())
+
+    def to_json(self) -> dict[str, int]:
+        return {c.value: w for c, w in self.items()}
+
+
+def weights_json(weights: Weights | None) -> dict[str, int]:
+    """The JSON form of what a record knows of the weights: {} when nothing."""
+    return weights.to_json() if weights else {}
+
+
+@dataclass(frozen=True)
 class Actor:
     """Who asked: a person at a terminal, or a CI job."""
 
@@ -184,7 +244,7 @@ class Record:
     next_check_at: float | None = None  # next poll (health, alarms, drain) within a step
     healthy_streak: int = 0
     attempts: int = 0  # retries of the current step (read-back mismatches, rollback)
-    weights: Mapping[str, int] = field(default_factory=dict)  # as last read back
+    weights: Weights | None = None  # as last read back; None: nothing yet, or unknown since a change failed
     smoke_passed: bool = False
     healthy_passed: bool = False
     retiring: bool = False  # the old colour's destroy has begun: past the point of no return
@@ -196,7 +256,8 @@ class Record:
     failure: str | None = None
     slots: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     events: tuple[Event, ...] = ()
-    version: int = 0  # the store's optimistic-concurrency counter
+    force_bake: bool = False  # bake even when an image of the same source exists
+    revision: int = 0  # the store's optimistic-concurrency counter
     schema_version: int = SCHEMA_VERSION
 
     @property
@@ -223,6 +284,7 @@ class Record:
 def record_to_dict(rec: Record) -> dict[str, Any]:
     d = dataclasses.asdict(rec)
     d["events"] = [dataclasses.asdict(e) for e in rec.events]
+    d["weights"] = weights_json(rec.weights)
     plain: dict[str, Any] = _plain(d)
     return plain
 
@@ -275,7 +337,7 @@ def record_from_dict(d: Mapping[str, Any]) -> Record:
         next_check_at=d.get("next_check_at"),
         healthy_streak=d.get("healthy_streak", 0),
         attempts=d.get("attempts", 0),
-        weights=dict(d.get("weights", {})),
+        weights=Weights.from_json(d.get("weights")),
         smoke_passed=d.get("smoke_passed", False),
         healthy_passed=d.get("healthy_passed", False),
         retiring=d.get("retiring", False),
@@ -287,6 +349,8 @@ def record_from_dict(d: Mapping[str, Any]) -> Record:
         failure=d.get("failure"),
         slots={k: dict(v) for k, v in d.get("slots", {}).items()},
         events=tuple(Event(**e) for e in d.get("events", [])),
-        version=d.get("version", 0),
+        force_bake=d.get("force_bake", False),
+        # Records written before the counter was renamed call it `version`.
+        revision=d.get("revision", d.get("version", 0)),
         schema_version=d["schema_version"],
     )

@@ -1,4 +1,4 @@
-"""The planner: an environment's settings -> the ordered steps of one deployment.
+"""The planner: an environment's settings -> the ordered steps of one deployment, and its first record.
 
 Pure. The plan is frozen into the deployment record when the deployment
 starts, so a config edit in the middle of a deployment changes nothing, and
@@ -7,9 +7,11 @@ starts, so a config edit in the middle of a deployment changes nothing, and
 
 from __future__ import annotations
 
-from bluegreen.config import Environment
+import time
+
 from bluegreen.errors import ConfigError
-from bluegreen.model import Step, StepKind
+from bluegreen.model import Actor, Colour, Phase, Record, Release, Step, StepKind, Weights
+from bluegreen.settings import Environment
 
 FULL = 100
 
@@ -45,7 +47,7 @@ def shift_weights(env: Environment, strategy: str) -> list[tuple[int, float]]:
 
 def plan(env: Environment, *, first_deploy: bool, bake: bool, strategy: str | None = None) -> tuple[Step, ...]:
     strategy = strategy or env.traffic.strategy
-    if env.load_balancer.type == "elb" and strategy != "all-at-once":
+    if not env.load_balancer.allows(strategy):
         raise ConfigError(
             f"strategy {strategy!r} needs weighted routing, which a classic ELB does not have",
             where=f"environments.{env.name}.load_balancer.type",
@@ -92,3 +94,42 @@ def plan(env: Environment, *, first_deploy: bool, bake: bool, strategy: str | No
         steps.append(Step(StepKind.HEADROOM))
         steps.append(Step(StepKind.RETIRE, wait_s=env.scale_down_delay_s, poll_s=env.traffic.check_every_s))
     return tuple(steps)
+
+
+def new_record(
+    env: Environment,
+    version: str,
+    *,
+    live_colour: Colour | None,
+    live_release: Release | None,
+    actor: Actor,
+    now: float,
+    token: str,
+    ami: str | None = None,
+    strategy: str | None = None,
+    force_bake: bool = False,
+) -> Record:
+    """The record a deployment starts with: its plan frozen in, nothing run yet.
+
+    `token` makes the id unique among deployments started in the same second.
+    """
+    steps = plan(env, first_deploy=live_colour is None, bake=ami is None, strategy=strategy)
+    to = live_colour.other if live_colour else Colour.BLUE
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(now))
+    rec = Record(
+        id=f"{env.name}-{stamp}-{token}",
+        environment=env.name,
+        platform=env.platform,
+        release=Release(version=version, ami=ami),
+        from_colour=live_colour,
+        to_colour=to,
+        steps=steps,
+        started_by=actor,
+        created_at=now,
+        updated_at=now,
+        phase=Phase(steps[0].kind.value),
+        weights=Weights.all_on(live_colour) if live_colour else None,
+        force_bake=force_bake,
+    )
+    origin = f"from {live_colour} ({live_release.version})" if live_colour and live_release else "first deploy"
+    return rec.with_event(now, "deployment_started", f"{actor.describe()} deploys {version} to {to}, {origin}")

@@ -18,7 +18,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from bluegreen.errors import LockedError
-from bluegreen.model import Colour, Record, Release
+from bluegreen.model import Colour, Record, Release, Weights
 
 # -- values the ports return -------------------------------------------------
 
@@ -132,11 +132,11 @@ class Health(Protocol):
 
 
 class Traffic(Protocol):
-    def set_weights(self, weights: Mapping[Colour, int]) -> None:
+    def set_weights(self, weights: Weights) -> None:
         """Apply percent weights (summing to 100) in one change."""
         ...
 
-    def read_weights(self) -> dict[Colour, int]:
+    def read_weights(self) -> Weights:
         """Read the weights back from the load balancer/proxy itself."""
         ...
 
@@ -199,13 +199,14 @@ class LockInfo:
     def live(self, now: float) -> bool:
         return bool(self.owner) and self.lease_until > now
 
-    def refusal(self, now: float) -> LockedError:
-        """The error every store raises when this holder keeps someone out."""
+    def refusal(self, now: float, started_by: str = "") -> LockedError:
+        """The error every store raises when this holder keeps someone out (`started_by`: who, when known)."""
         since = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(self.acquired_at))
         running = f"running in {self.owner}" if self.live(now) else "no process is running it now"
         env = self.environment
+        by = f", started by {started_by}," if started_by else ""
         return LockedError(
-            f"environment {env} is held by deployment {self.deployment_id} since {since} ({running})",
+            f"environment {env} is held by deployment {self.deployment_id}{by} since {since} ({running})",
             where=f"environment {env}",
             hint=(
                 f"wait for it, or see it with `bluegreen status {env}`; promote, abort or resume it; "
@@ -216,13 +217,13 @@ class LockInfo:
 
 class Store(Protocol):
     def create(self, record: Record) -> Record:
-        """Insert a new record (version 1)."""
+        """Insert a new record (revision 1)."""
         ...
 
     def load(self, deployment_id: str) -> Record: ...
 
     def save(self, record: Record) -> Record:
-        """Write if the stored version equals `record.version`; return it with version+1.
+        """Write if the stored revision equals `record.revision`; return it with revision+1.
 
         Raises ConflictError when somebody else wrote first.
         """

@@ -62,7 +62,6 @@ class Runner:
     owner: str
     lease_s: float = 60.0
     poll_s: float = 0.25
-    force_bake: bool = False
     on_event: Callable[[Record, Event], None] = lambda rec, ev: None
     on_wait: Callable[[Record, float], None] = lambda rec, until: None
     notifier: Notifier | None = None
@@ -95,7 +94,7 @@ class Runner:
                     rec = self._wait(rec, self.clock.now() + self.lease_s / 3)
                 else:
                     assert rec.inflight is not None
-                    obs = execute(self.platform, cmd, rec.inflight.seq, force_bake=self.force_bake)
+                    obs = execute(self.platform, cmd, rec.inflight.seq)
         finally:
             self._let_go(rec)
         return rec
@@ -122,7 +121,7 @@ class Runner:
                 self._renew(rec)
                 renewed = self.clock.now()
             fresh = self.store.load(rec.id)
-            if fresh.version != rec.version:
+            if fresh.revision != rec.revision:
                 return fresh
         return rec
 
@@ -138,13 +137,13 @@ class Runner:
             log.warning("could not release the lock on %s: %s", rec.environment, e)
 
 
-def execute(platform: Platform, cmd: Command, seq: int, *, force_bake: bool = False) -> Observation:
+def execute(platform: Platform, cmd: Command, seq: int) -> Observation:
     """Run one command through the ports; every error becomes a `Failed` observation."""
     p = platform
     try:
         match cmd:
-            case Bake(environment=env, version=v):
-                return Baked(seq, p.baker.bake(env, v, force=force_bake))
+            case Bake(environment=env, version=v, force=force):
+                return Baked(seq, p.baker.bake(env, v, force=force))
             case Provision(colour=c, release=r):
                 return Provisioned(seq, p.provisioner.provision(c, r))
             case CheckHealth(colour=c):
@@ -154,7 +153,7 @@ def execute(platform: Platform, cmd: Command, seq: int, *, force_bake: bool = Fa
             case CheckHeadroom(colour=c):
                 return HeadroomChecked(seq, p.health.headroom(c))
             case SetWeights():
-                p.traffic.set_weights(dict(cmd.weights))
+                p.traffic.set_weights(cmd.weights)
                 return WeightsRead(seq, p.traffic.read_weights())
             case CheckAlarms(colour=c):
                 return AlarmsChecked(seq, list(p.alarms.firing(c)))

@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
 from bluegreen.errors import ConflictError, LockedError, NotFoundError
-from bluegreen.model import Actor, Colour, Phase, Record, Release, Status, Step, StepKind
+from bluegreen.model import Actor, Colour, Phase, Record, Release, Status, Step, StepKind, Weights, record_to_dict
 from bluegreen.ports import LockInfo, Store
 
 StoreFactory = Callable[[], Store]
@@ -71,8 +72,8 @@ class StoreContract:
     def test_create_then_load(self, store: Store) -> None:
         record = new_record("d-1")
         created = store.create(record)
-        assert created.version == 1
-        assert created == record.replace(version=1)
+        assert created.revision == 1
+        assert created == record.replace(revision=1)
         assert store.load("d-1") == created
 
     def test_the_whole_record_survives(self, store: Store) -> None:
@@ -81,13 +82,13 @@ class StoreContract:
         changed = created.replace(
             phase=Phase.SHIFT,
             step_index=2,
-            weights={"blue": 90, "green": 10},
+            weights=Weights(blue=90, green=10),
             slots={"green": {"asg": "web-prod-green", "launch_template": "lt-0a1b"}},
             healthy_passed=True,
         ).with_event(T0 + 5, "step_started", "shift 10% to the new colour", weight=10)
         saved = store.save(changed)
         assert store.load("d-1") == saved
-        assert saved == changed.replace(version=2)
+        assert saved == changed.replace(revision=2)
 
     def test_creating_the_same_id_twice_conflicts(self, store: Store) -> None:
         store.create(new_record("d-1"))
@@ -98,12 +99,12 @@ class StoreContract:
         with pytest.raises(NotFoundError):
             store.load("nope")
 
-    def test_save_bumps_the_version(self, store: Store) -> None:
+    def test_save_bumps_the_revision(self, store: Store) -> None:
         created = store.create(new_record("d-1"))
         saved = store.save(created.replace(phase=Phase.PROVISION))
-        assert saved.version == 2
+        assert saved.revision == 2
         again = store.save(saved.replace(phase=Phase.WAIT_HEALTHY))
-        assert again.version == 3
+        assert again.revision == 3
         assert store.load("d-1").phase is Phase.WAIT_HEALTHY
 
     def test_a_stale_save_conflicts_and_the_winner_stays(self, make_store: StoreFactory) -> None:
@@ -115,7 +116,7 @@ class StoreContract:
         with pytest.raises(ConflictError):
             one.save(mine.replace(phase=Phase.SHIFT))
         assert one.load("d-1") == winner
-        assert winner.version == created.version + 1
+        assert winner.revision == created.revision + 1
 
     def test_latest_and_history(self, store: Store) -> None:
         assert store.latest(ENV) is None
@@ -129,11 +130,11 @@ class StoreContract:
         assert [r.id for r in store.history(ENV, limit=2)] == ["d-4", "d-3"]
         assert [r.id for r in store.history("api-prod")] == ["other"]
 
-    def test_history_shows_saved_versions(self, store: Store) -> None:
+    def test_history_shows_saved_revisions(self, store: Store) -> None:
         created = store.create(new_record("d-1"))
         store.save(created.replace(status=Status.SUCCEEDED, phase=Phase.DONE))
         latest = store.latest(ENV)
-        assert latest is not None and latest.status is Status.SUCCEEDED and latest.version == 2
+        assert latest is not None and latest.status is Status.SUCCEEDED and latest.revision == 2
 
     # -- the lock ---------------------------------------------------------------------------------
 
@@ -266,3 +267,10 @@ class StoreContract:
             assert results == ["refused", "won"], env
             info = make_store().lock_info(env)
             assert info is not None and outcomes[(env, info.deployment_id)] == "won"
+
+
+def written_before_the_rename(record: Record, revision: int) -> dict[str, Any]:
+    """A record's JSON as bluegreen wrote it before `revision` and `force_bake`: the counter was `version`."""
+    d = record_to_dict(record)
+    del d["revision"], d["force_bake"]
+    return {**d, "version": revision}

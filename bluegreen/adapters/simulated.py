@@ -15,14 +15,14 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 from bluegreen.errors import AdapterError
-from bluegreen.model import Colour, Release
+from bluegreen.model import Colour, Release, Weights
 from bluegreen.ports import (
     Alarm,
     BakeResult,
@@ -123,9 +123,9 @@ class World:
         serving = self.weights.get(colour.value, 0) > 0
         return DrainState(serving, f"{self.weights.get(colour.value, 0)}% of traffic" if serving else "")
 
-    def set_weights(self, weights: Mapping[Colour, int]) -> None:
+    def set_weights(self, weights: Weights) -> None:
         self._maybe_fail("set_weights")
-        new = {c.value: w for c, w in weights.items()}
+        new = weights.to_json()
         for colour, w in new.items():
             if w > 0 and colour not in self.colours:
                 raise AdapterError(f"cannot send traffic to {colour}: it has no capacity")
@@ -136,12 +136,12 @@ class World:
         self.weights = {**self.weights, **new}
         self.log.append(["weights", dict(self.weights)])
 
-    def read_weights(self) -> dict[Colour, int]:
+    def read_weights(self) -> Weights:
         self._maybe_fail("read_weights")
         if self.faults.stale_readbacks > 0 and self.previous_weights:
             self.faults.stale_readbacks -= 1
-            return {Colour(c): w for c, w in self.previous_weights.items()}
-        return {Colour(c): w for c, w in self.weights.items()}
+            return Weights.from_json(self.previous_weights) or Weights()
+        return Weights.from_json(self.weights) or Weights()
 
     def smoke(self, colour: Colour) -> SmokeResult:
         self._maybe_fail("smoke")
@@ -226,10 +226,10 @@ class FileWorld:
     def drain_state(self, colour: Colour) -> DrainState:
         return self._call(lambda w: w.drain_state(colour))
 
-    def set_weights(self, weights: Mapping[Colour, int]) -> None:
+    def set_weights(self, weights: Weights) -> None:
         self._call(lambda w: w.set_weights(weights))
 
-    def read_weights(self) -> dict[Colour, int]:
+    def read_weights(self) -> Weights:
         return self._call(lambda w: w.read_weights())
 
     def smoke(self, colour: Colour) -> SmokeResult:

@@ -1,7 +1,8 @@
 """The embedded store: deployment records and environment locks in SQLite.
 
 One file in the state directory, shared by every bluegreen process on the
-machine. Writes are conditional (the record's `version`), and every
+machine. Writes are conditional (the record's `revision`, kept in the
+`version` column that stores written before the rename have), and every
 check-then-write runs inside one `BEGIN IMMEDIATE` transaction, so two
 processes can never both win.
 """
@@ -67,7 +68,7 @@ class SqliteStore:
 
     # -- records ---------------------------------------------------------------
     def create(self, record: Record) -> Record:
-        stored = record.replace(version=1)
+        stored = record.replace(revision=1)
         with self._tx() as db:
             try:
                 db.execute(
@@ -85,20 +86,20 @@ class SqliteStore:
             raise NotFoundError(
                 f"no deployment {deployment_id}", where=str(self.path), hint="list them: bluegreen history ENV"
             )
-        return _load(row[1]).replace(version=row[0])
+        return _load(row[1]).replace(revision=row[0])
 
     def save(self, record: Record) -> Record:
-        stored = record.replace(version=record.version + 1)
+        stored = record.replace(revision=record.revision + 1)
         with self._tx() as db:
             cur = db.execute(
                 "UPDATE deployments SET version = ?, body = ? WHERE id = ? AND version = ?",
-                (stored.version, _dump(stored), record.id, record.version),
+                (stored.revision, _dump(stored), record.id, record.revision),
             )
             if cur.rowcount != 1:
                 row = db.execute("SELECT version FROM deployments WHERE id = ?", (record.id,)).fetchone()
                 raise ConflictError(
                     f"deployment {record.id} was changed by another process "
-                    f"(version {row[0] if row else 'missing'}, expected {record.version})",
+                    f"(revision {row[0] if row else 'missing'}, expected {record.revision})",
                     where=str(self.path),
                 )
         return stored
@@ -113,7 +114,7 @@ class SqliteStore:
                 "SELECT version, body FROM deployments WHERE environment = ? ORDER BY created_at DESC, id DESC LIMIT ?",
                 (environment, limit),
             ).fetchall()
-        return [_load(body).replace(version=v) for v, body in rows]
+        return [_load(body).replace(revision=v) for v, body in rows]
 
     # -- the lock -----------------------------------------------------------------
     def acquire(self, environment: str, deployment_id: str, owner: str, now: float, lease_s: float) -> LockInfo:

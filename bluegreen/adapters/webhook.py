@@ -11,7 +11,7 @@ import logging
 import urllib.request
 from typing import Any
 
-from bluegreen.model import Record
+from bluegreen.model import Record, weights_json
 
 log = logging.getLogger("bluegreen.webhook")
 
@@ -27,7 +27,7 @@ def payload(event: str, record: Record, message: str) -> dict[str, Any]:
         "to_colour": record.to_colour.value,
         "phase": record.phase.value,
         "status": record.status.value,
-        "weights": dict(record.weights),
+        "weights": weights_json(record.weights),
     }
 
 

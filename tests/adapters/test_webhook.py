@@ -15,8 +15,8 @@ from bluegreen.adapters.simulated import World, world_platform
 from bluegreen.adapters.sqlite_store import SqliteStore
 from bluegreen.adapters.webhook import WebhookNotifier
 from bluegreen.engine import Engine
-from tests.core.envs import environment
-from tests.core.sim import FakeClock
+from tests.core.envs import settings
+from tests.core.sim import ACTOR, FakeClock
 
 
 @pytest.fixture
@@ -44,14 +44,14 @@ def receiver() -> Iterator[tuple[str, list[dict[str, Any]]]]:
 
 
 def engine(tmp_path: Path, notifier: WebhookNotifier, world: World) -> Engine:
-    env = environment(tmp_path)  # writes tmp_path/bluegreen.yaml through the real loader
-    from bluegreen import config
-
+    cfg = settings()
+    env = cfg.environment("web")
     return Engine(
-        config=config.load(tmp_path / "bluegreen.yaml"),
+        config=cfg,
         store=SqliteStore(tmp_path / "state.db"),
         platform_for=lambda e: world_platform(world) if e.name == env.name else world_platform(World()),
         clock=FakeClock(),
+        actor=ACTOR,
         notifier=notifier,
         poll_s=1,
     )

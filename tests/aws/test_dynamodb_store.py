@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import itertools
+import json
 
 import pytest
 
-from bluegreen.adapters.aws.dynamodb_store import DynamoStore
+from bluegreen.adapters.aws.dynamodb_store import DynamoStore, env_key, record_sort_key
 from bluegreen.adapters.aws.session import AwsTarget
 from bluegreen.errors import AdapterError
 from tests.aws.lb_world import client
-from tests.store_contract import ENV, StoreContract, StoreFactory, new_record
+from tests.store_contract import ENV, StoreContract, StoreFactory, new_record, written_before_the_rename
 
 _tables = itertools.count(1)
 
@@ -60,3 +61,26 @@ def test_missing_table_says_what_to_run(aws_target: AwsTarget) -> None:
     assert "ResourceNotFoundException" in e.value.what
     assert e.value.where == "DynamoDB table no-such-table"
     assert "describe-table --table-name no-such-table" in e.value.hint
+
+
+def test_a_record_written_before_the_rename_still_loads(aws_target: AwsTarget, table: str) -> None:
+    store = DynamoStore(client(aws_target, "dynamodb"), table)
+    old = new_record("d-old")
+    store.create(old)
+    # The item as bluegreen wrote it before the counter was called `revision`.
+    client(aws_target, "dynamodb").put_item(
+        TableName=table,
+        Item={
+            "pk": {"S": env_key(ENV)},
+            "sk": {"S": record_sort_key(old)},
+            "id": {"S": old.id},
+            "version": {"N": "3"},
+            "created_at": {"N": str(old.created_at)},
+            "status": {"S": old.status.value},
+            "record": {"S": json.dumps(written_before_the_rename(old, 3), sort_keys=True)},
+        },
+    )
+    loaded = store.load("d-old")
+    assert loaded == old.replace(revision=3)
+    assert store.save(loaded.replace(note="moved on")).revision == 4
+    assert store.history(ENV)[0].note == "moved on"

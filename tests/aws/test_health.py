@@ -13,7 +13,7 @@ from bluegreen.adapters.aws.environment import AwsEnvironment
 from bluegreen.adapters.aws.health import AwsHealth
 from bluegreen.adapters.aws.session import AwsTarget
 from bluegreen.adapters.aws.traffic import AlbTraffic, ClassicElbTraffic
-from bluegreen.model import Colour
+from bluegreen.model import Colour, Weights
 from bluegreen.ports import HealthState
 from tests.aws.lb_world import asg_instances, client
 
@@ -101,7 +101,7 @@ def test_drain_state_follows_the_listener_and_cloudwatch(
     assert serving.serving and "100%" in serving.reason
     assert not health.drain_state(GREEN).serving
 
-    AlbTraffic(env, client(aws_target, "elbv2")).set_weights({BLUE: 0, GREEN: 100})
+    AlbTraffic(env, client(aws_target, "elbv2")).set_weights(Weights(blue=0, green=100))
     assert not health.drain_state(BLUE).serving
     # Requests that reached blue in the last minutes (CloudWatch) are evidence it still serves.
     client(aws_target, "cloudwatch").put_metric_data(
@@ -158,7 +158,7 @@ def test_classic_drain_state(new_elb: Callable[..., AwsEnvironment], aws_target:
     health = elb_health(env, aws_target)
     assert health.drain_state(BLUE).serving
     assert not health.drain_state(GREEN).serving
-    classic_traffic(env, aws_target).set_weights({GREEN: 100, BLUE: 0})
+    classic_traffic(env, aws_target).set_weights(Weights(blue=0, green=100))
     drained = health.drain_state(BLUE)
     assert not drained.serving, drained.reason
     assert health.drain_state(GREEN).serving

@@ -20,7 +20,7 @@ from bluegreen.adapters.aws.traffic import (
     weights_from_actions,
 )
 from bluegreen.errors import AdapterError
-from bluegreen.model import Colour
+from bluegreen.model import Colour, Weights
 from tests.aws.lb_world import asg_instances, client
 from tests.aws.recorded import BLUE_TARGET_GROUP, GREEN_TARGET_GROUP, recorded
 
@@ -28,7 +28,7 @@ BLUE, GREEN = Colour.BLUE, Colour.GREEN
 GROUPS = {BLUE: BLUE_TARGET_GROUP, GREEN: GREEN_TARGET_GROUP}
 
 
-def listener_weights(name: str) -> dict[Colour, int]:
+def listener_weights(name: str) -> Weights:
     return weights_from_actions(recorded(name)["Listeners"][0]["DefaultActions"], GROUPS)
 
 
@@ -38,21 +38,21 @@ def listener_weights(name: str) -> dict[Colour, int]:
 @pytest.mark.parametrize(
     ("listener", "weights"),
     [
-        ("listener_plain_forward", {BLUE: 100, GREEN: 0}),  # TargetGroupArn plus a one-entry ForwardConfig
-        ("listener_canary", {BLUE: 90, GREEN: 10}),
-        ("listener_relative_weights", {BLUE: 33, GREEN: 67}),  # weights are relative, not percents
-        ("listener_authenticate_then_forward", {BLUE: 0, GREEN: 100}),
-        ("listener_fixed_response", {BLUE: 0, GREEN: 0}),
+        ("listener_plain_forward", Weights(blue=100, green=0)),  # TargetGroupArn plus a one-entry ForwardConfig
+        ("listener_canary", Weights(blue=90, green=10)),
+        ("listener_relative_weights", Weights(blue=33, green=67)),  # weights are relative, not percents
+        ("listener_authenticate_then_forward", Weights(blue=0, green=100)),
+        ("listener_fixed_response", Weights(blue=0, green=0)),
         # a stranger's share stays out of ours, so a read-back comparison cannot pass by accident
-        ("listener_foreign_group", {BLUE: 50, GREEN: 25}),
+        ("listener_foreign_group", Weights(blue=50, green=25)),
     ],
 )
-def test_weights_read_from_recorded_listeners(listener: str, weights: dict[Colour, int]) -> None:
+def test_weights_read_from_recorded_listeners(listener: str, weights: Weights) -> None:
     assert listener_weights(listener) == weights
 
 
 def test_forward_action_keeps_both_groups_and_no_stickiness() -> None:
-    action = forward_action(GROUPS, {GREEN: 10, BLUE: 90})
+    action = forward_action(GROUPS, Weights(blue=90, green=10))
     assert action == {
         "Type": "forward",
         "ForwardConfig": {
@@ -63,12 +63,12 @@ def test_forward_action_keeps_both_groups_and_no_stickiness() -> None:
             "TargetGroupStickinessConfig": {"Enabled": False},
         },
     }
-    assert weights_from_actions([action], GROUPS) == {BLUE: 90, GREEN: 10}
+    assert weights_from_actions([action], GROUPS) == Weights(blue=90, green=10)
 
 
 @pytest.mark.parametrize("blue", range(0, 101, 7))
 def test_forward_action_round_trips(blue: int) -> None:
-    weights = {BLUE: blue, GREEN: 100 - blue}
+    weights = Weights(blue=blue, green=100 - blue)
     assert weights_from_actions([forward_action(GROUPS, weights)], GROUPS) == weights
 
 
@@ -80,23 +80,16 @@ def test_percents_sum_to_100_or_0(shares: dict[str, int]) -> None:
     assert total == (100 if sum(shares.values()) else 0)
 
 
-@pytest.mark.parametrize(
-    "weights",
-    [{BLUE: 50, GREEN: 40}, {BLUE: -10, GREEN: 110}, {BLUE: 50.5, GREEN: 49.5}, {}, {"red": 100}],
-)
-def test_bad_weights_are_refused(weights: dict[Colour, int]) -> None:
-    with pytest.raises(AdapterError, match="summing to 100"):
+@pytest.mark.parametrize("weights", [Weights(50, 40), Weights(0, 0), Weights(100, 100)])
+def test_weights_not_summing_to_100_are_refused(weights: Weights) -> None:
+    with pytest.raises(AdapterError, match="sum to 100"):
         checked_weights(weights, where="listener")
 
 
-def test_missing_colour_means_zero() -> None:
-    assert checked_weights({GREEN: 100}, where="listener") == {BLUE: 0, GREEN: 100}
-
-
 def test_classic_only_moves_everything() -> None:
-    assert only_colour({GREEN: 100}, where="elb") is GREEN
+    assert only_colour(Weights(blue=0, green=100), where="elb") is GREEN
     with pytest.raises(AdapterError, match="all at once") as e:
-        only_colour({GREEN: 10, BLUE: 90}, where="elb")
+        only_colour(Weights(blue=90, green=10), where="elb")
     assert "all-at-once" in e.value.hint
 
 
@@ -110,10 +103,10 @@ def alb_traffic(env: AwsEnvironment, target: AwsTarget) -> AlbTraffic:
 def test_alb_set_and_read_back(new_alb: Callable[..., AwsEnvironment], aws_target: AwsTarget) -> None:
     env = new_alb()
     traffic = AlbTraffic.from_target(env, aws_target)
-    assert traffic.read_weights() == {BLUE: 100, GREEN: 0}  # as the environment module left it
+    assert traffic.read_weights() == Weights(blue=100, green=0)  # as the environment module left it
     for blue, green in ((90, 10), (50, 50), (0, 100)):
-        traffic.set_weights({BLUE: blue, GREEN: green})
-        assert traffic.read_weights() == {BLUE: blue, GREEN: green}
+        traffic.set_weights(Weights(blue=blue, green=green))
+        assert traffic.read_weights() == Weights(blue=blue, green=green)
     listener = client(aws_target, "elbv2").describe_listeners(ListenerArns=[env.listener_arn])["Listeners"][0]
     assert listener["DefaultActions"][0]["ForwardConfig"]["TargetGroupStickinessConfig"] == {"Enabled": False}
 
@@ -121,13 +114,13 @@ def test_alb_set_and_read_back(new_alb: Callable[..., AwsEnvironment], aws_targe
 def test_alb_reapplying_changes_nothing(new_alb: Callable[..., AwsEnvironment], aws_target: AwsTarget) -> None:
     env = new_alb()
     traffic = alb_traffic(env, aws_target)
-    traffic.set_weights({BLUE: 10, GREEN: 90})
+    traffic.set_weights(Weights(blue=10, green=90))
     elbv2 = client(aws_target, "elbv2")
     before = elbv2.describe_listeners(ListenerArns=[env.listener_arn])["Listeners"][0]["DefaultActions"]
-    traffic.set_weights({BLUE: 10, GREEN: 90})
+    traffic.set_weights(Weights(blue=10, green=90))
     after = elbv2.describe_listeners(ListenerArns=[env.listener_arn])["Listeners"][0]["DefaultActions"]
     assert after == before
-    assert traffic.read_weights() == {BLUE: 10, GREEN: 90}
+    assert traffic.read_weights() == Weights(blue=10, green=90)
 
 
 def test_alb_test_listener_follows_the_idle_colour(
@@ -139,7 +132,7 @@ def test_alb_test_listener_follows_the_idle_colour(
     assert traffic.test_listener_colour() is BLUE
     traffic.point_test_listener(GREEN)
     assert traffic.test_listener_colour() is GREEN
-    assert traffic.read_weights() == {BLUE: 100, GREEN: 0}  # production untouched
+    assert traffic.read_weights() == Weights(blue=100, green=0)  # production untouched
     assert traffic.test_url(BLUE) == f"http://{env.dns_name}:8080"
     assert traffic.test_listener_colour() is BLUE
 
@@ -186,25 +179,25 @@ def classic(
 def test_classic_switch_and_read_back(new_elb: Callable[..., AwsEnvironment], aws_target: AwsTarget) -> None:
     env = new_elb()
     traffic = ClassicElbTraffic.from_target(env, aws_target, poll_s=0.05)
-    assert traffic.read_weights() == {BLUE: 100, GREEN: 0}
-    traffic.set_weights({GREEN: 100, BLUE: 0})
-    assert traffic.read_weights() == {BLUE: 0, GREEN: 100}
+    assert traffic.read_weights() == Weights(blue=100, green=0)
+    traffic.set_weights(Weights(blue=0, green=100))
+    assert traffic.read_weights() == Weights(blue=0, green=100)
     registered = client(aws_target, "elb").describe_instance_health(LoadBalancerName=env.load_balancer_name)
     assert {s["InstanceId"] for s in registered["InstanceStates"]} == set(
         asg_instances(aws_target, env.asg_name(GREEN))
     )
-    traffic.set_weights({GREEN: 100, BLUE: 0})  # again: nothing changes
-    assert traffic.read_weights() == {BLUE: 0, GREEN: 100}
-    traffic.set_weights({BLUE: 100})  # and back
-    assert traffic.read_weights() == {BLUE: 100, GREEN: 0}
+    traffic.set_weights(Weights(blue=0, green=100))  # again: nothing changes
+    assert traffic.read_weights() == Weights(blue=0, green=100)
+    traffic.set_weights(Weights(blue=100, green=0))  # and back
+    assert traffic.read_weights() == Weights(blue=100, green=0)
 
 
 def test_classic_refuses_partial_weights(new_elb: Callable[..., AwsEnvironment], aws_target: AwsTarget) -> None:
     env = new_elb()
     traffic = classic(env, aws_target)
     with pytest.raises(AdapterError, match="all at once"):
-        traffic.set_weights({BLUE: 50, GREEN: 50})
-    assert traffic.read_weights() == {BLUE: 100, GREEN: 0}
+        traffic.set_weights(Weights(blue=50, green=50))
+    assert traffic.read_weights() == Weights(blue=100, green=0)
 
 
 def test_classic_keeps_the_old_colour_when_the_new_never_comes_in_service(
@@ -216,9 +209,9 @@ def test_classic_keeps_the_old_colour_when_the_new_never_comes_in_service(
     naps: list[float] = []
     traffic = classic(env, aws_target, deadline_s=10, poll_s=2.5, sleep=naps.append, monotonic=lambda: next(clock))
     with pytest.raises(AdapterError, match="did not come InService") as e:
-        traffic.set_weights({GREEN: 100})
+        traffic.set_weights(Weights(blue=0, green=100))
     assert "not within 10s" in e.value.what
     assert "OutOfService" in e.value.what
     assert naps and all(n == 2.5 for n in naps)
     # blue was never detached: it still takes everything (green, attached, serves nothing while OutOfService)
-    assert traffic.read_weights()[BLUE] == 100
+    assert traffic.read_weights().of(BLUE) == 100

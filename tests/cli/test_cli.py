@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import pwd
 import signal
+import socket
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.cli.helpers import run, set_faults, start, status, wait_for, world, write_config
+from tests.cli.helpers import BLUEGREEN, run, set_faults, start, status, wait_for, world, write_config
 
 CANARY = {
     "strategy": "canary",
@@ -99,6 +103,21 @@ def test_second_concurrent_deploy_exits_3_naming_the_holder(tmp_path: Path) -> N
     assert second.returncode == 3
     assert "environment web is held by deployment web-" in second.stderr
     assert "running in tester@" in second.stderr and "since" in second.stderr
+    assert f"started by tester@{socket.gethostname()}," in second.stderr  # who, not only which process
+
+
+def test_records_name_the_os_user_when_the_shell_names_nobody(tmp_path: Path) -> None:
+    cfg = write_config(tmp_path)
+    bare = {k: v for k, v in os.environ.items() if k not in ("USER", "LOGNAME", "BLUEGREEN_ACTOR")}
+    res = subprocess.run(
+        [*BLUEGREEN, "--config", str(cfg), "deploy", "web", "--version", "v1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=bare,
+    )
+    assert res.returncode == 0, res.stderr
+    assert status(cfg)["last_deployment"]["started_by"] == f"{pwd.getpwuid(os.getuid()).pw_name}@{socket.gethostname()}"
 
 
 def test_unhealthy_release_exits_1_and_leaves_old_colour(tmp_path: Path) -> None:
@@ -146,7 +165,15 @@ def test_kill_9_then_resume(tmp_path: Path, phase: str) -> None:
         proc.wait(timeout=10)
     finally:
         proc.kill()
-    assert status(cfg)["deployment"]["phase"] == phase
+    st = status(cfg)
+    assert st["deployment"]["phase"] == phase
+    # The killed process is gone from this host: say so, and what to run; not "watch it".
+    assert st["lock"]["process_running"] is False and st["next"] == "bluegreen resume web"
+    text = run(cfg, "status", "web").stdout
+    assert "is gone) since" in text and "next:        bluegreen resume web" in text, text
+    if phase == "retire":
+        # 100% on green was read back before the old colour's retirement began: green is what users get.
+        assert st["weights"] == {"blue": 0, "green": 100} and st["live_colour"] == "green"
     resumed = run(cfg, "resume", "web")
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     st = status(cfg)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
+import click
 import pytest
 
-from tests.cli.helpers import run
+from tests.cli.helpers import BLUEGREEN, run
 
 
 def write(tmp: Path, text: str) -> Path:
@@ -79,6 +81,34 @@ def test_yaml_syntax_error_has_a_line(tmp_path: Path) -> None:
     assert res.returncode == 2 and "not valid YAML" in res.stderr
 
 
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        (GOOD.replace("platform: simulated", "platform simulated"), 3),  # a key without its colon
+        (GOOD.replace("path: /health", 'path: "/health'), 5),  # a quote never closed
+        (GOOD.replace("web:\n", "web: {platform: simulated\n"), 2),  # a bracket never closed
+        (GOOD.replace("    health_check:", "   health_check:"), 4),  # indented one space short
+    ],
+)
+def test_yaml_syntax_error_is_reported_on_its_own_line(tmp_path: Path, text: str, line: int) -> None:
+    res = run(write(tmp_path, text), "validate")
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert "not valid YAML" in res.stderr and f"bluegreen.yaml:{line}\n" in res.stderr, res.stderr
+
+
+def test_every_mistake_in_the_file_is_reported_in_one_run(tmp_path: Path) -> None:
+    text = GOOD.replace("path: /health", "pth: /health") + "    promotion: sometimes\n    bake_time: soon\n"
+    res = run(write(tmp_path, text), "validate")
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert res.stderr.count("error:") == 3, res.stderr
+    for key, line in [
+        ("environments.web.health_check.pth", 5),
+        ("environments.web.promotion", 6),
+        ("environments.web.bake_time", 7),
+    ]:
+        assert f"bluegreen.yaml:{line} (key {key})" in res.stderr, res.stderr
+
+
 def test_unknown_environment(tmp_path: Path) -> None:
     res = run(write(tmp_path, GOOD), "deploy", "wbe", "--version", "v1")
     assert res.returncode == 2 and "did you mean 'web'" in res.stderr
@@ -112,3 +142,35 @@ def test_missing_tool_exits_2_before_anything_is_written(tmp_path: Path) -> None
         with sqlite3.connect(db) as conn:
             assert conn.execute("SELECT count(*) FROM deployments").fetchone() == (0,)
             assert conn.execute("SELECT count(*) FROM locks").fetchone() == (0,)
+
+
+def test_config_is_accepted_after_the_command_too(tmp_path: Path) -> None:
+    """`bluegreen CMD ... --config FILE` means what `bluegreen --config FILE CMD ...` means, for every command."""
+    from bluegreen.cli import cli
+
+    def commands(group: click.Group, prefix: str = "") -> list[tuple[str, click.Command]]:
+        found = []
+        for name, command in group.commands.items():
+            found.append((prefix + name, command))
+            if isinstance(command, click.Group):
+                found += commands(command, f"{prefix}{name} ")
+        return found
+
+    lacking = [name for name, c in commands(cli) if not any("--config" in p.opts for p in c.params)]
+    assert not lacking, lacking
+
+    cfg = write(tmp_path, GOOD)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    after = subprocess.run(
+        [*BLUEGREEN, "status", "web", "--config", str(cfg)], capture_output=True, text=True, cwd=elsewhere, timeout=60
+    )
+    assert after.returncode == 0, after.stderr
+    assert after.stdout == run(cfg, "status", "web").stdout
+    wrong = subprocess.run(
+        [*BLUEGREEN, "--config", str(cfg), "validate", "--config", str(tmp_path / "nope.yaml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert wrong.returncode == 2 and "nope.yaml does not exist" in wrong.stderr  # the one after the command wins

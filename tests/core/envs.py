@@ -1,22 +1,22 @@
-"""Environments for the core tests, built through the real config loader."""
+"""Environments for the core tests, built through the real config parser (no file on disk)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-import yaml
-
 from bluegreen import config
-from bluegreen.config import Environment
+from bluegreen.config import Config, Environment
 
 
-def environment(tmp: Path, **settings: Any) -> Environment:
+def settings(**env_settings: Any) -> Config:
+    """A config with one environment, `web`, on the simulated platform."""
     body: dict[str, Any] = {"platform": "simulated", "health_check": {"interval": "10s", "timeout": "2s"}}
-    body.update(settings)
-    path = tmp / "bluegreen.yaml"
-    path.write_text(yaml.safe_dump({"environments": {"web": body}}))
-    return config.load(path).environment("web")
+    body.update(env_settings)
+    return config.parse({"environments": {"web": body}})
+
+
+def environment(**env_settings: Any) -> Environment:
+    return settings(**env_settings).environment("web")
 
 
 CANARY = {

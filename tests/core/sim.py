@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from bluegreen import planner
 from bluegreen.adapters.simulated import World, world_platform
 from bluegreen.commands import AwaitPromotion, Command, Destroy, Observation, SetWeights, Sleep
 from bluegreen.config import Environment
 from bluegreen.machine import decide
-from bluegreen.model import Actor, Colour, Phase, Record, Release
-from bluegreen.planner import plan
+from bluegreen.model import Actor, Colour, Record, Release
 from bluegreen.runner import execute
 
 ACTOR = Actor(user="tester", host="test")
@@ -41,22 +41,20 @@ def new_record(
     now: float = 1_000_000.0,
     strategy: str | None = None,
     ami: str | None = None,
+    force_bake: bool = False,
 ) -> Record:
-    steps = plan(env, first_deploy=live is None, bake=ami is None, strategy=strategy)
-    to = live.other if live else Colour.BLUE
-    return Record(
-        id=f"{env.name}-test",
-        environment=env.name,
-        platform="simulated",
-        release=Release(version, ami),
-        from_colour=live,
-        to_colour=to,
-        steps=steps,
-        started_by=ACTOR,
-        created_at=now,
-        updated_at=now,
-        phase=Phase(steps[0].kind.value),
-        weights={live.value: 100, to.value: 0} if live else {},
+    """The record `deploy` starts with, built by the same function."""
+    return planner.new_record(
+        env,
+        version,
+        live_colour=live,
+        live_release=Release("v1") if live else None,
+        actor=ACTOR,
+        now=now,
+        token="test",
+        ami=ami,
+        strategy=strategy,
+        force_bake=force_bake,
     )
 
 

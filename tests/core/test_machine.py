@@ -7,22 +7,22 @@ from pathlib import Path
 
 import pytest
 
-from bluegreen.commands import CheckHealth, Command, Destroy, SetWeights
+from bluegreen.commands import Bake, CheckHealth, Command, Destroy, SetWeights
 from bluegreen.errors import UsageError
 from bluegreen.machine import decide, request_abort, request_promote
-from bluegreen.model import Colour, Phase, Record, Status, StepKind
+from bluegreen.model import Colour, Phase, Record, Status, StepKind, Weights, record_from_dict, record_to_dict
 from tests.core.envs import CANARY, LINEAR, environment
-from tests.core.sim import ACTOR, FakeClock, Trace, destroys, drive, live_world, new_record
+from tests.core.sim import ACTOR, FakeClock, Killed, Trace, destroys, drive, live_world, new_record
 
 BLUE, GREEN = Colour.BLUE, Colour.GREEN
 
 
 def weights_set(trace: Trace) -> list[dict[str, int]]:
-    return [cmd.as_dict() for _, cmd, _ in trace.commands if isinstance(cmd, SetWeights)]
+    return [cmd.weights.to_json() for _, cmd, _ in trace.commands if isinstance(cmd, SetWeights)]
 
 
 def test_all_at_once_deploy_moves_traffic_then_retires_old(tmp_path: Path) -> None:
-    env = environment(tmp_path, scale_down_delay="30s")
+    env = environment(scale_down_delay="30s")
     world, clock, trace = live_world(), FakeClock(), Trace()
     rec = drive(new_record(env, "v2"), world, clock, trace=trace)
     assert (rec.status, rec.phase) == (Status.SUCCEEDED, Phase.DONE)
@@ -37,7 +37,7 @@ def test_all_at_once_deploy_moves_traffic_then_retires_old(tmp_path: Path) -> No
 
 
 def test_canary_steps_each_read_back_and_held(tmp_path: Path) -> None:
-    env = environment(tmp_path, traffic=CANARY)
+    env = environment(traffic=CANARY)
     world, clock, trace = live_world(), FakeClock(), Trace()
     start = clock.now()
     rec = drive(new_record(env, "v2"), world, clock, trace=trace)
@@ -52,7 +52,7 @@ def test_canary_steps_each_read_back_and_held(tmp_path: Path) -> None:
 
 
 def test_linear_reaches_full_in_steps(tmp_path: Path) -> None:
-    env = environment(tmp_path, traffic=LINEAR)
+    env = environment(traffic=LINEAR)
     world, trace = live_world(), Trace()
     drive(new_record(env, "v2"), world, FakeClock(), trace=trace)
     assert [w["green"] for w in weights_set(trace)] == [25, 50, 75, 100]
@@ -61,7 +61,7 @@ def test_linear_reaches_full_in_steps(tmp_path: Path) -> None:
 def test_first_deploy_sends_all_traffic_to_blue(tmp_path: Path) -> None:
     from bluegreen.adapters.simulated import World
 
-    env = environment(tmp_path)
+    env = environment()
     world = World()
     rec = drive(new_record(env, "v1", live=None), world, FakeClock())
     assert rec.status is Status.SUCCEEDED and rec.to_colour is BLUE
@@ -69,7 +69,7 @@ def test_first_deploy_sends_all_traffic_to_blue(tmp_path: Path) -> None:
 
 
 def test_health_needs_consecutive_healthy_polls(tmp_path: Path) -> None:
-    env = environment(tmp_path, health_check={"interval": 10, "timeout": 2, "healthy_threshold": 3})
+    env = environment(health_check={"interval": 10, "timeout": 2, "healthy_threshold": 3})
     world, trace = live_world(), Trace()
     world.faults.healthy_after_polls = 2  # one PENDING poll first
     drive(new_record(env, "v2"), world, FakeClock(), trace=trace)
@@ -79,7 +79,7 @@ def test_health_needs_consecutive_healthy_polls(tmp_path: Path) -> None:
 
 
 def test_never_healthy_rolls_back_at_the_deadline_without_traffic(tmp_path: Path) -> None:
-    env = environment(tmp_path, health_check={"interval": 10, "timeout": 2, "deadline": "2m"})
+    env = environment(health_check={"interval": 10, "timeout": 2, "deadline": "2m"})
     world, clock, trace = live_world(), FakeClock(), Trace()
     world.faults.unhealthy_versions = ["v2"]
     start = clock.now()
@@ -93,7 +93,7 @@ def test_never_healthy_rolls_back_at_the_deadline_without_traffic(tmp_path: Path
 
 
 def test_failed_health_rolls_back_at_once_naming_the_reason(tmp_path: Path) -> None:
-    env = environment(tmp_path)
+    env = environment()
     world = live_world()
     world.faults.failed_versions = ["v2"]
     rec = drive(new_record(env, "v2"), world, FakeClock())
@@ -102,7 +102,7 @@ def test_failed_health_rolls_back_at_once_naming_the_reason(tmp_path: Path) -> N
 
 
 def test_smoke_failure_never_sends_traffic(tmp_path: Path) -> None:
-    env = environment(tmp_path, traffic=CANARY)
+    env = environment(traffic=CANARY)
     world, trace = live_world(), Trace()
     world.faults.smoke_fail_versions = ["v2"]
     rec = drive(new_record(env, "v2"), world, FakeClock(), trace=trace)
@@ -112,7 +112,7 @@ def test_smoke_failure_never_sends_traffic(tmp_path: Path) -> None:
 
 
 def test_alarm_during_canary_rolls_back_naming_the_alarm(tmp_path: Path) -> None:
-    env = environment(tmp_path, traffic=CANARY)
+    env = environment(traffic=CANARY)
     world, trace = live_world(), Trace()
 
     def fire_in_step_two(i: int, rec: Record, cmd: Command) -> Record:
@@ -128,7 +128,7 @@ def test_alarm_during_canary_rolls_back_naming_the_alarm(tmp_path: Path) -> None
 
 
 def test_stale_readback_is_retried_then_confirmed(tmp_path: Path) -> None:
-    env = environment(tmp_path)
+    env = environment()
     world = live_world()
     world.faults.stale_readbacks = 1
     rec = drive(new_record(env, "v2"), world, FakeClock())
@@ -138,7 +138,7 @@ def test_stale_readback_is_retried_then_confirmed(tmp_path: Path) -> None:
 
 
 def test_readback_that_never_agrees_fails_into_rollback(tmp_path: Path) -> None:
-    env = environment(tmp_path, traffic={"readback_retries": 2})
+    env = environment(traffic={"readback_retries": 2})
     world = live_world()
     world.faults.lost_changes = 3  # the load balancer takes the change but never applies it
     rec = drive(new_record(env, "v2"), world, FakeClock())
@@ -149,7 +149,7 @@ def test_readback_that_never_agrees_fails_into_rollback(tmp_path: Path) -> None:
 
 
 def test_manual_promotion_pauses_at_gate_then_continues(tmp_path: Path) -> None:
-    env = environment(tmp_path, traffic=CANARY, promotion="manual")
+    env = environment(traffic=CANARY, promotion="manual")
     world, clock = live_world(), FakeClock()
     rec = drive(new_record(env, "v2"), world, clock)
     assert (rec.status, rec.phase) == (Status.PAUSED, Phase.GATE)
@@ -161,14 +161,14 @@ def test_manual_promotion_pauses_at_gate_then_continues(tmp_path: Path) -> None:
 
 
 def test_promote_outside_the_gate_is_refused(tmp_path: Path) -> None:
-    env = environment(tmp_path)
+    env = environment()
     with pytest.raises(UsageError, match="not at the promotion gate"):
         request_promote(new_record(env, "v2"), ACTOR, 0)
 
 
 @pytest.mark.parametrize("kind", list(StepKind))
 def test_abort_in_each_phase_ends_on_the_old_colour(tmp_path: Path, kind: StepKind) -> None:
-    env = environment(tmp_path, traffic=CANARY, promotion="manual", bake_time=60, scale_down_delay=60)
+    env = environment(traffic=CANARY, promotion="manual", bake_time=60, scale_down_delay=60)
     world, clock = live_world(), FakeClock()
 
     def abort_at_kind(i: int, rec: Record, cmd: Command) -> Record:
@@ -191,14 +191,14 @@ def test_abort_in_each_phase_ends_on_the_old_colour(tmp_path: Path, kind: StepKi
 
 
 def test_abort_after_retire_began_is_refused(tmp_path: Path) -> None:
-    env = environment(tmp_path)
+    env = environment()
     rec = new_record(env, "v2").replace(phase=Phase.RETIRE, retiring=True)
     with pytest.raises(UsageError, match="too late to abort"):
         request_abort(rec, ACTOR, 0)
 
 
 def test_rollback_that_cannot_restore_traffic_says_so_then_abort_retries(tmp_path: Path) -> None:
-    env = environment(tmp_path)
+    env = environment()
     world, clock = live_world(), FakeClock()
     world.faults.smoke_fail_versions = ["v2"]
     world.faults.fail_calls = {"set_weights": 50}
@@ -211,7 +211,7 @@ def test_rollback_that_cannot_restore_traffic_says_so_then_abort_retries(tmp_pat
 
 
 def test_failed_decommission_leaves_traffic_on_old_and_asks_for_operator(tmp_path: Path) -> None:
-    env = environment(tmp_path)
+    env = environment()
     world, clock = live_world(), FakeClock()
     world.faults.smoke_fail_versions = ["v2"]
     world.faults.fail_calls = {"destroy": 50}
@@ -224,7 +224,7 @@ def test_failed_decommission_leaves_traffic_on_old_and_asks_for_operator(tmp_pat
 def test_a_failed_traffic_change_leaves_the_weights_unknown_until_read_back(tmp_path: Path) -> None:
     from bluegreen.commands import Failed
 
-    env = environment(tmp_path)
+    env = environment()
     rec = new_record(env, "v2", ami="ami-1")
     clock = FakeClock()
     world = live_world()
@@ -232,10 +232,10 @@ def test_a_failed_traffic_change_leaves_the_weights_unknown_until_read_back(tmp_
     with pytest.raises(_AtShift) as stopped:
         drive(rec, world, clock, hook=lambda i, r, c: _stop_at_shift(r, c))
     rec = stopped.value.rec
-    assert rec.weights == {"blue": 100, "green": 0}
+    assert rec.weights == Weights(blue=100, green=0)
     assert rec.inflight is not None and rec.inflight.name == "SetWeights"
     after = decide(rec, Failed(rec.inflight.seq, "no answer from the load balancer"), clock.now()).record
-    assert dict(after.weights) == {}  # unknown, not the weights from before the change
+    assert after.weights is None  # unknown, not the weights from before the change
     assert after.in_rollback
 
 
@@ -251,7 +251,7 @@ class _AtShift(Exception):
 
 
 def test_transient_errors_in_polls_are_retried(tmp_path: Path) -> None:
-    env = environment(tmp_path)
+    env = environment()
     world = live_world()
     world.faults.fail_calls = {"check": 2}
     rec = drive(new_record(env, "v2"), world, FakeClock())
@@ -259,7 +259,7 @@ def test_transient_errors_in_polls_are_retried(tmp_path: Path) -> None:
 
 
 def test_headroom_missing_refuses_to_shift(tmp_path: Path) -> None:
-    env = environment(tmp_path)
+    env = environment()
     world, trace = live_world(), Trace()
     world.faults.old_colour_headroom = False
     rec = drive(new_record(env, "v2"), world, FakeClock(), trace=trace)
@@ -268,11 +268,11 @@ def test_headroom_missing_refuses_to_shift(tmp_path: Path) -> None:
 
 
 def test_old_colour_losing_headroom_before_retire_blocks_instead_of_retiring(tmp_path: Path) -> None:
-    env = environment(tmp_path)
+    env = environment()
     world, clock, trace = live_world(), FakeClock(), Trace()
 
     def break_old_colour_at_full(i: int, rec: Record, cmd: Command) -> Record:
-        if rec.weights.get("green") == 100:
+        if rec.weights == Weights.all_on(GREEN):
             world.faults.old_colour_headroom = False
         return rec
 
@@ -290,7 +290,7 @@ def test_an_answer_to_an_older_command_is_ignored(tmp_path: Path) -> None:
     from bluegreen.commands import Smoked
     from bluegreen.ports import SmokeResult
 
-    env = environment(tmp_path)
+    env = environment()
     rec = new_record(env, "v2", ami="ami-1")
     d = decide(rec, None, 0)
     stale = Smoked(seq=d.record.seq + 7, result=SmokeResult(True))
@@ -300,7 +300,7 @@ def test_an_answer_to_an_older_command_is_ignored(tmp_path: Path) -> None:
 
 
 def test_killed_after_a_command_ran_resumes_by_running_it_again(tmp_path: Path) -> None:
-    env = environment(tmp_path)
+    env = environment()
     world, clock = live_world(), FakeClock()
     rec = new_record(env, "v2")
     d = decide(rec, None, clock.now())  # bake is in flight; the process dies before recording it
@@ -312,9 +312,30 @@ def test_killed_after_a_command_ran_resumes_by_running_it_again(tmp_path: Path) 
 
 
 def test_blue_to_green_then_green_to_blue(tmp_path: Path) -> None:
-    env = environment(tmp_path)
+    env = environment()
     world, clock = live_world(), FakeClock()
     drive(new_record(env, "v2", live=BLUE), world, clock)
     rec = drive(new_record(env, "v3", live=GREEN), world, clock)
     assert rec.status is Status.SUCCEEDED and world.weights == {"blue": 100, "green": 0}
     assert world.colours["blue"]["version"] == "v3"
+
+
+def test_a_killed_force_bake_deploy_bakes_again_when_resumed(tmp_path: Path) -> None:
+    env = environment()
+    world, clock = live_world(), FakeClock()
+    first = world.bake("web", "v2").ami  # an image of the same source exists: without force it would be reused
+
+    def kill_at_bake(i: int, rec: Record, cmd: Command) -> Record:
+        if isinstance(cmd, Bake):
+            raise Killed(rec)  # the process dies with the bake in flight
+        return rec
+
+    with pytest.raises(Killed) as killed:
+        drive(new_record(env, "v2", force_bake=True), world, clock, hook=kill_at_bake)
+    stored = record_from_dict(record_to_dict(killed.value.record))  # what the store kept
+    assert stored.force_bake and stored.inflight is not None and stored.inflight.name == "Bake"
+
+    rec = drive(stored, world, clock)  # `bluegreen resume`: a new process, nothing but the record
+    assert rec.status is Status.SUCCEEDED
+    assert [entry for entry in world.log if entry[0] == "bake"] == [["bake", "v2", False], ["bake", "v2", False]]
+    assert rec.release.ami != first and world.colours["green"]["image"] == rec.release.ami

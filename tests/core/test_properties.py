@@ -10,9 +10,7 @@
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from hypothesis import given, settings
@@ -82,8 +80,8 @@ def scenarios(draw: st.DrawFn, *, deterministic: bool = False) -> Scenario:
     )
 
 
-def setup(s: Scenario, tmp: Path) -> tuple[Record, World]:
-    env = environment(tmp, **s.settings)
+def setup(s: Scenario) -> tuple[Record, World]:
+    env = environment(**s.settings)
     world = World() if s.first_deploy else live_world()
     world.faults.healthy_after_polls = s.healthy_after
     world.faults.unhealthy_versions = ["v2"] if s.never_healthy else []
@@ -143,11 +141,13 @@ def run(s: Scenario, rec: Record, world: World, clock: FakeClock, trace: Trace, 
 
 def check_invariants(r: Record, cmd: Command, world: World, clock: FakeClock, trace: Trace) -> None:
     new = r.to_colour.value
-    if isinstance(cmd, SetWeights) and not r.in_rollback and cmd.as_dict().get(new, 0) > 0:
+    if isinstance(cmd, SetWeights) and not r.in_rollback and cmd.weights.of(r.to_colour) > 0:
         assert r.healthy_passed and r.smoke_passed, "traffic to a colour that has not proven itself"
     if isinstance(cmd, Destroy) and not r.in_rollback:
         assert cmd.colour == r.from_colour
-        assert r.weights.get(new) == 100 and world.weights.get(new) == 100, "retiring before 100% read back"
+        assert r.weights is not None and r.weights.of(r.to_colour) == 100 and world.weights.get(new) == 100, (
+            "retiring before 100% read back"
+        )
         assert trace.full_at is not None
         bake = sum(s.wait_s for s in r.steps if s.kind.value == "observe")
         assert clock.now() >= trace.full_at + bake, "retiring before the bake time passed"
@@ -165,10 +165,9 @@ def end_state(rec: Record, world: World) -> tuple[Any, ...]:
 @settings(max_examples=400, deadline=None)
 @given(scenarios())
 def test_invariants_hold_under_random_faults(s: Scenario) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        rec, world = setup(s, Path(tmp))
-        clock, trace = FakeClock(), Trace()
-        end = run(s, rec, world, clock, trace)
+    rec, world = setup(s)
+    clock, trace = FakeClock(), Trace()
+    end = run(s, rec, world, clock, trace)
     assert end.status in (Status.SUCCEEDED, Status.ROLLED_BACK), (end.status, end.note)
     old, new = "blue", "green"
     if s.first_deploy:
@@ -186,9 +185,8 @@ def test_invariants_hold_under_random_faults(s: Scenario) -> None:
 @settings(max_examples=300, deadline=None)
 @given(scenarios(deterministic=True), st.integers(0, 40), st.booleans())
 def test_kill_and_resume_reaches_the_same_end(s: Scenario, kill_at: int, ran: bool) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        rec, world = setup(s, Path(tmp))
-        straight = run(s, rec, world, FakeClock(), Trace())
-        rec2, world2 = setup(s, Path(tmp))
-        killed = run(s, rec2, world2, FakeClock(), Trace(), kill_at=kill_at, run_killed_command=ran)
+    rec, world = setup(s)
+    straight = run(s, rec, world, FakeClock(), Trace())
+    rec2, world2 = setup(s)
+    killed = run(s, rec2, world2, FakeClock(), Trace(), kill_at=kill_at, run_killed_command=ran)
     assert end_state(killed, world2) == end_state(straight, world)

@@ -27,9 +27,10 @@ from bluegreen import config as config_mod
 from bluegreen.adapters.aws.environment import AwsEnvironment
 from bluegreen.adapters.aws.platform import ProvisionThenPreview, assemble
 from bluegreen.adapters.aws.session import AwsTarget
+from bluegreen.adapters.host import SystemClock
 from bluegreen.adapters.sqlite_store import SqliteStore
 from bluegreen.engine import Engine
-from bluegreen.model import Actor, Colour, Record, Release, Status
+from bluegreen.model import Actor, Colour, Record, Release, Status, weights_json
 from bluegreen.ports import Platform, ProvisionResult
 from tests.aws.lb_world import REGION, build_alb_environment, client
 
@@ -124,6 +125,7 @@ def build_world(directory: Path, name: str, moto: AwsTarget, proxy: AwsTarget, *
         config=config,
         store=SqliteStore(config.state.path / "bluegreen.db"),
         platform_for=lambda e: platform,
+        clock=SystemClock(),
         actor=ACTOR,
         poll_s=0.05,
     )
@@ -158,7 +160,7 @@ def assert_record_matches_load_balancer(world: FaultWorld, rec: Record) -> None:
     """The invariant: the record, and `status` built from it, claim only what the load balancer has."""
     actual = world.lb_weights()
     claimed = implied_weights(rec)
-    said = dict(rec.weights)  # as last read back; empty: unknown since a change failed
+    said = weights_json(rec.weights)  # as last read back; empty: unknown since a change failed
     if claimed is not None:
         assert actual == dict(claimed), f"record {rec.status.value} implies {claimed}, load balancer has {actual}"
         assert said == actual, f"record {rec.status.value} says {said} (read back), load balancer has {actual}"

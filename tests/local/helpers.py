@@ -22,7 +22,7 @@ from bluegreen.adapters.local import platform as local
 from bluegreen.adapters.local import processes
 from bluegreen.adapters.motoserver import free_port
 from bluegreen.config import Config, Environment
-from bluegreen.model import Colour, Release
+from bluegreen.model import Colour, Release, Weights
 from bluegreen.ports import HealthState, Platform
 
 REPO = Path(__file__).resolve().parents[2]
@@ -116,7 +116,8 @@ class PortDriver:
         weights = self.platform.traffic.read_weights()
         return next((c for c, w in weights.items() if w == 100), None)
 
-    def shift(self, weights: dict[Colour, int]) -> None:
+    def shift(self, split: dict[Colour, int]) -> None:
+        weights = Weights(**{c.value: w for c, w in split.items()})
         self.platform.traffic.set_weights(weights)
         read = self.platform.traffic.read_weights()
         assert read == weights, f"read back {read}, expected {weights}"

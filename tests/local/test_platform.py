@@ -14,7 +14,7 @@ import pytest
 from bluegreen.adapters.local import processes, procfs, release
 from bluegreen.adapters.local.registry import AppProcess
 from bluegreen.errors import AdapterError
-from bluegreen.model import Colour, Release
+from bluegreen.model import Colour, Release, Weights
 from bluegreen.ports import HealthState
 from tests.local.helpers import APP, DeployFailed, LocalEnv, PortDriver
 
@@ -97,8 +97,8 @@ def test_a_release_that_refuses_to_start_is_failed_with_its_exit_code_and_words(
 def test_traffic_and_stop_guards(local_env: LocalEnv, driver: PortDriver) -> None:
     p = local_env.platform
     with pytest.raises(AdapterError, match="has no running app process"):
-        p.traffic.set_weights({Colour.BLUE: 100, Colour.GREEN: 0})
-    assert p.traffic.read_weights() == {Colour.BLUE: 0, Colour.GREEN: 0}, "nothing routed yet"
+        p.traffic.set_weights(Weights(blue=100, green=0))
+    assert p.traffic.read_weights() == Weights(), "nothing routed yet"
     driver.deploy("v1")
     with pytest.raises(AdapterError, match="nginx still sends blue 100%"):
         p.provisioner.destroy(Colour.BLUE)

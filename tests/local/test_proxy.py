@@ -15,7 +15,7 @@ from bluegreen.adapters.local.loadgen import LoadGenerator
 from bluegreen.adapters.local.njs import Server
 from bluegreen.adapters.local.proxy import accepting_workers
 from bluegreen.errors import AdapterError, ToolError
-from bluegreen.model import Colour
+from bluegreen.model import Colour, Weights
 from tests.local.helpers import LocalEnv, PortDriver
 
 
@@ -33,7 +33,7 @@ def test_a_bad_address_is_refused_and_the_old_release_serves_on(local_env: Local
         proxy.apply([Server(Colour.BLUE, "127.0.0.1:99999", 100)])  # a corrupt registry entry, say
     assert "no valid port" in refused.value.what and "nginx still routes as before" in refused.value.hint
     assert proxy.routes_file.read_text() == routes_before
-    assert local_env.platform.traffic.read_weights() == {Colour.BLUE: 100, Colour.GREEN: 0}
+    assert local_env.platform.traffic.read_weights() == Weights(blue=100, green=0)
     assert version_through_nginx(local_env) == "version v1"
 
 
@@ -55,7 +55,7 @@ def test_a_config_that_fails_nginx_t_leaves_nginx_running_the_old_one(
     assert "nginx still runs the previous config" in error.hint
     assert str(not_a_module) in (proxy.prefix / "nginx.conf.rejected").read_text()
     assert proxy.master_pid() == master
-    assert local_env.platform.traffic.read_weights() == {Colour.BLUE: 100, Colour.GREEN: 0}
+    assert local_env.platform.traffic.read_weights() == Weights(blue=100, green=0)
     assert version_through_nginx(local_env) == "version v1"
 
 
@@ -88,8 +88,8 @@ def test_setting_the_same_weights_twice_does_not_reload(local_env: LocalEnv, dri
     driver.deploy("v1")
     proxy = local_env.site.proxy
     generation = proxy.control().generation
-    local_env.platform.traffic.set_weights({Colour.BLUE: 100, Colour.GREEN: 0})
-    local_env.platform.traffic.set_weights({Colour.BLUE: 100, Colour.GREEN: 0})
+    local_env.platform.traffic.set_weights(Weights(blue=100, green=0))
+    local_env.platform.traffic.set_weights(Weights(blue=100, green=0))
     assert proxy.control().generation == generation
 
 
@@ -111,7 +111,7 @@ def test_a_stopped_nginx_comes_back_on_its_live_config(local_env: LocalEnv, driv
     proxy = local_env.site.proxy
     proxy.stop(5.0)
     assert proxy.master_pid() is None
-    assert local_env.platform.traffic.read_weights() == {Colour.BLUE: 100, Colour.GREEN: 0}
+    assert local_env.platform.traffic.read_weights() == Weights(blue=100, green=0)
     assert proxy.master_pid() is not None
     assert version_through_nginx(local_env) == "version v1"
 

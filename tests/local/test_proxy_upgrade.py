@@ -15,7 +15,7 @@ from bluegreen.adapters.local import nginx, procfs
 from bluegreen.adapters.local import platform as local
 from bluegreen.adapters.local.loadgen import LoadGenerator
 from bluegreen.errors import AdapterError
-from bluegreen.model import Colour
+from bluegreen.model import Weights
 from tests.local.helpers import LocalEnv, PortDriver
 
 BROKEN_BINARIES = {  # kind -> (the "new binary", what the error says)
@@ -53,7 +53,7 @@ def test_a_broken_new_binary_rolls_back_to_the_old_master(
             assert "did not come up" in failed.value.what and words in failed.value.what
             assert proxy.master_pid() == old_master
             assert proxy.old_master_pid() is None and not proxy.oldbin_pid_file.exists()
-            assert env.platform.traffic.read_weights() == {Colour.BLUE: 100, Colour.GREEN: 0}
+            assert env.platform.traffic.read_weights() == Weights(blue=100, green=0)
 
             link.unlink()
             link.symlink_to(real)  # the fixed binary: now the upgrade goes through

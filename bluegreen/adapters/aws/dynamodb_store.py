@@ -7,8 +7,9 @@ never both win.
 
 Layout (partition key `pk`, sort key `sk`, both strings):
 - `env#NAME` / `deployment#<created_at>#<id>`: one deployment record, as the
-  JSON of `record_to_dict` in `record`, its optimistic-concurrency counter in
-  `version`. The sort key orders an environment's deployments by time, so
+  JSON of `record_to_dict` in `record`, its optimistic-concurrency counter
+  (`Record.revision`) in `version`, the attribute tables written before the
+  rename already have. The sort key orders an environment's deployments by time, so
   `latest` and `history` are one strongly consistent query.
 - `deployment#ID` / `deployment`: a pointer from the id to the record's key,
   written with it in one transaction and never changed, so `load(id)` needs
@@ -123,7 +124,7 @@ class DynamoStore:
 
     # -- records ---------------------------------------------------------------------------
     def create(self, record: Record) -> Record:
-        stored = record.replace(version=1)
+        stored = record.replace(revision=1)
         item = {
             "pk": s(env_key(record.environment)),
             "sk": s(record_sort_key(record)),
@@ -173,7 +174,7 @@ class DynamoStore:
         return record_from_item(item)
 
     def save(self, record: Record) -> Record:
-        stored = record.replace(version=record.version + 1)
+        stored = record.replace(revision=record.revision + 1)
         key = {"pk": s(env_key(record.environment)), "sk": s(record_sort_key(record))}
         with self._errors(f"could not save deployment {record.id}"):
             try:
@@ -185,8 +186,8 @@ class DynamoStore:
                     ExpressionAttributeNames={"#record": "record", "#version": "version", "#status": "status"},
                     ExpressionAttributeValues={
                         ":record": s(json.dumps(record_to_dict(stored), sort_keys=True)),
-                        ":new": n(stored.version),
-                        ":expected": n(record.version),
+                        ":new": n(stored.revision),
+                        ":expected": n(record.revision),
                         ":status": s(record.status.value),
                     },
                 )
@@ -200,7 +201,7 @@ class DynamoStore:
                     ) from None
                 raise ConflictError(
                     f"deployment {record.id} was changed by another writer "
-                    f"(stored version {current['version']['N']}, this write was based on version {record.version})",
+                    f"(stored revision {current['version']['N']}, this write was based on revision {record.revision})",
                     where=f"DynamoDB table {self._table}",
                     hint=f"reload it (`bluegreen status {record.environment}`) and run the command again",
                 ) from None

@@ -383,7 +383,7 @@ class AwsHealth:
         return Headroom(ok=False, reason=f"{colour} could not take all traffic back now: {snapshot.describe()}")
 
     def drain_state(self, colour: Colour) -> DrainState:
-        weight = self._traffic.read_weights().get(colour, 0)
+        weight = self._traffic.read_weights().of(colour)
         if weight > 0:
             return DrainState(serving=True, reason=f"the load balancer still sends {weight}% of traffic to {colour}")
         if self._classic:

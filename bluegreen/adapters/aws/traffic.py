@@ -26,7 +26,7 @@ from bluegreen.adapters.aws.environment import AwsEnvironment
 from bluegreen.adapters.aws.health import classify, elb_verdict, parse_asg, parse_instance_health
 from bluegreen.adapters.aws.session import AwsTarget, api_errors, client
 from bluegreen.errors import AdapterError
-from bluegreen.model import Colour
+from bluegreen.model import Colour, Weights
 from bluegreen.ports import HealthState
 
 # autoscaling describe_load_balancers states in which the ELB routes to the group's instances
@@ -36,27 +36,23 @@ ATTACHED_STATES = ("Adding", "Added", "InService")
 # -- pure: weights in, actions out, and back ---------------------------------------------
 
 
-def checked_weights(weights: Mapping[Colour, int], where: str) -> dict[Colour, int]:
-    """Both colours with a whole percent each, summing to 100, or an AdapterError."""
-    unknown = [str(k) for k in weights if not isinstance(k, Colour)]
-    full = {c: weights.get(c, 0) for c in Colour}
-    bad = [f"{c}={w!r}" for c, w in full.items() if not isinstance(w, int) or isinstance(w, bool) or not 0 <= w <= 100]
-    if unknown or bad or sum(full.values()) != 100:
-        given = ", ".join(f"{k}={v!r}" for k, v in weights.items())
+def checked_weights(weights: Weights, where: str) -> Weights:
+    """The weights when they sum to 100, or an AdapterError."""
+    if not weights.complete:
         raise AdapterError(
-            f"traffic weights must be whole percents for blue/green summing to 100, got {given or 'nothing'}",
+            f"traffic weights must sum to 100, got {weights.describe()}",
             where=where,
             hint="this is a bug in the deployment plan; report it with `bluegreen status --json`",
         )
-    return full
+    return weights
 
 
-def forward_action(target_groups: Mapping[Colour, str], weights: Mapping[Colour, int]) -> dict[str, Any]:
+def forward_action(target_groups: Mapping[Colour, str], weights: Weights) -> dict[str, Any]:
     """A listener default action forwarding to both colours by weight, stickiness off."""
     return {
         "Type": "forward",
         "ForwardConfig": {
-            "TargetGroups": [{"TargetGroupArn": target_groups[c], "Weight": int(weights.get(c, 0))} for c in Colour],
+            "TargetGroups": [{"TargetGroupArn": target_groups[c], "Weight": weights.of(c)} for c in Colour],
             "TargetGroupStickinessConfig": {"Enabled": False},
         },
     }
@@ -97,22 +93,20 @@ def percents(shares: Mapping[str, int]) -> dict[str, int]:
     return out
 
 
-def weights_from_actions(
-    actions: Sequence[Mapping[str, Any]], target_groups: Mapping[Colour, str]
-) -> dict[Colour, int]:
+def weights_from_actions(actions: Sequence[Mapping[str, Any]], target_groups: Mapping[Colour, str]) -> Weights:
     """Each colour's percent of the listener's traffic, as the load balancer has it.
 
     A target group that is neither colour's keeps its share, so blue + green
     then add up to less than 100 and a read-back comparison notices.
     """
     share = percents(forwarded_shares(actions))
-    return {c: share.get(target_groups[c], 0) for c in Colour}
+    return Weights(**{c.value: share.get(target_groups[c], 0) for c in Colour})
 
 
-def only_colour(weights: Mapping[Colour, int], where: str) -> Colour:
+def only_colour(weights: Weights, where: str) -> Colour:
     """The classic ELB can only send everything to one colour."""
     full = checked_weights(weights, where)
-    if sorted(full.values()) != [0, 100]:
+    if sorted(w for _, w in full.items()) != [0, 100]:
         raise AdapterError(
             "a classic load balancer only moves traffic all at once: weights must be 0 or 100, got "
             + ", ".join(f"{c}={w}" for c, w in full.items()),
@@ -140,7 +134,7 @@ class AlbTraffic:
     def _target_groups(self) -> dict[Colour, str]:
         return {c: self._env.target_group(c) for c in Colour}
 
-    def set_weights(self, weights: Mapping[Colour, int]) -> None:
+    def set_weights(self, weights: Weights) -> None:
         arn = self._env.listener_arn
         action = forward_action(self._target_groups, checked_weights(weights, where=arn))
         with api_errors(
@@ -150,7 +144,7 @@ class AlbTraffic:
         ):
             self._elbv2.modify_listener(ListenerArn=arn, DefaultActions=[action])
 
-    def read_weights(self) -> dict[Colour, int]:
+    def read_weights(self) -> Weights:
         return weights_from_actions(self._default_actions(self._env.listener_arn), self._target_groups)
 
     def point_test_listener(self, colour: Colour) -> None:
@@ -238,7 +232,7 @@ class ClassicElbTraffic:
     def _lb(self) -> str:
         return self._env.load_balancer_name
 
-    def set_weights(self, weights: Mapping[Colour, int]) -> None:
+    def set_weights(self, weights: Weights) -> None:
         colour = only_colour(weights, where=self._lb)
         asg = self._env.asg_name(colour)
         with api_errors(f"could not attach {asg} to classic load balancer {self._lb}", where=asg):
@@ -250,9 +244,9 @@ class ClassicElbTraffic:
             with api_errors(f"could not detach {old_asg} from classic load balancer {self._lb}", where=old_asg):
                 self._autoscaling.detach_load_balancers(AutoScalingGroupName=old_asg, LoadBalancerNames=[self._lb])
 
-    def read_weights(self) -> dict[Colour, int]:
+    def read_weights(self) -> Weights:
         """100 for each colour whose ASG the ELB routes to (both, in the middle of a switch)."""
-        return {c: 100 if self._attachment(c) in ATTACHED_STATES else 0 for c in Colour}
+        return Weights(**{c.value: 100 if self._attachment(c) in ATTACHED_STATES else 0 for c in Colour})
 
     def _attachment(self, colour: Colour) -> str:
         """The ASG's attachment state on our ELB ("" when not attached or the ASG does not exist)."""

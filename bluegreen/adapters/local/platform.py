@@ -20,7 +20,7 @@ time, each proven ready), `proxy_upgrade` (nginx binary hot upgrade) and
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from bluegreen.adapters import http_smoke
@@ -33,7 +33,7 @@ from bluegreen.adapters.local.proxy import NginxProxy
 from bluegreen.adapters.local.registry import AppProcess, Registry
 from bluegreen.config import Config, Environment
 from bluegreen.errors import AdapterError, UsageError
-from bluegreen.model import Colour, Release
+from bluegreen.model import Colour, Release, Weights
 from bluegreen.ports import (
     Alarm,
     BakeResult,
@@ -221,13 +221,12 @@ class LocalTraffic:
     def __init__(self, site: LocalSite) -> None:
         self.site = site
 
-    def set_weights(self, weights: Mapping[Colour, int]) -> None:
+    def set_weights(self, weights: Weights) -> None:
         s = self.site
-        if sum(weights.values()) != 100 or any(w < 0 for w in weights.values()):
-            raise UsageError(f"weights must be 0..100 and sum to 100, got {dict(weights)}", where=s.where())
+        if not weights.complete:
+            raise UsageError(f"weights must sum to 100, got {weights.describe()}", where=s.where())
         servers = []
-        for colour in Colour:
-            weight = weights.get(colour, 0)
+        for colour, weight in weights.items():
             proc = s.running(colour) if weight > 0 else s.process(colour)
             if proc is None and weight > 0:
                 raise AdapterError(
@@ -239,12 +238,12 @@ class LocalTraffic:
                 servers.append(Server(colour, proc.address, weight))
         s.proxy.apply(servers)
 
-    def read_weights(self) -> dict[Colour, int]:
+    def read_weights(self) -> Weights:
         s = self.site
         s.proxy.ensure_started()
         if s.proxy.master_pid() is None:
-            return {c: 0 for c in Colour}  # never routed anything yet
-        return s.proxy.control().weights
+            return Weights()  # never routed anything yet
+        return Weights(**{c.value: w for c, w in s.proxy.control().weights.items()})
 
 
 class NoAlarms:

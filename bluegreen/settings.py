@@ -1,0 +1,195 @@
+"""The typed settings of bluegreen.yaml: one dataclass per section, each field's default the only one.
+
+A YAML key is its field's name without the `_s` of a duration (`bake_time`
+for `bake_time_s`), unless the field says otherwise in its metadata
+(`key`: another name, or None when it is not a key of the file). `keys(cls)`
+lists a section's keys from its fields, so the loader's allowed keys cannot
+drift from the settings. Loading and checking them is `bluegreen.config`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from bluegreen.errors import ConfigError
+
+DEFAULT_CONFIG = "bluegreen.yaml"
+PLATFORMS = ("aws", "local", "simulated")
+ALL_AT_ONCE = "all-at-once"
+STRATEGIES = (ALL_AT_ONCE, "canary", "linear")
+PROMOTIONS = ("auto", "manual")
+GATE_POSITIONS = ("before-full", "after-last-step")
+LB_TYPES = ("alb", "elb")
+BACKENDS = ("sqlite", "dynamodb")
+ENV_NAME = re.compile(r"^[a-z][a-z0-9-]{0,27}$")
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    path: str = "/health"
+    interval_s: float = 15.0
+    timeout_s: float = 5.0
+    healthy_threshold: int = 2
+    unhealthy_threshold: int = 10
+    deadline_s: float = 600.0  # how long a new colour may take to turn healthy
+    poll_s: float = 0.0  # 0: poll every `interval_s`
+
+
+@dataclass(frozen=True)
+class CanaryStep:
+    weight: int
+    wait_s: float
+
+
+@dataclass(frozen=True)
+class TrafficSettings:
+    strategy: str = ALL_AT_ONCE
+    steps: tuple[CanaryStep, ...] = ()  # canary
+    linear_step: int = field(default=0, metadata={"key": "step"})  # linear: percent per step
+    linear_every_s: float = field(default=60.0, metadata={"key": "every"})
+    check_every_s: float = 10.0  # how often alarms/abort are looked at during a hold
+    readback_retries: int = 3
+
+
+@dataclass(frozen=True)
+class SmokeCheck:
+    path: str
+    status: int = 200
+    contains: str = ""
+    timeout_s: float = 5.0
+
+
+@dataclass(frozen=True)
+class Capacity:
+    min: int = 1
+    max: int = 2
+    desired: int = 1
+    instance_type: str = "t3.micro"
+
+
+@dataclass(frozen=True)
+class LoadBalancer:
+    type: str = "alb"
+    listener_port: int = 80
+    test_listener_port: int = 8080
+
+    def allows(self, strategy: str) -> bool:
+        """A classic ELB has no weighted routing: it moves traffic all at once, nothing else."""
+        return self.type != "elb" or strategy == ALL_AT_ONCE
+
+
+@dataclass(frozen=True)
+class BakeSettings:
+    template: str = "packer/app.pkr.hcl"
+    source_ami: str = ""
+    source_paths: tuple[str, ...] = ()  # files whose content makes the source hash
+    instance_type: str = "t3.micro"
+    artifact: str = ""  # the app installed into the image (file or directory); empty: `local.app`
+    variables: Mapping[str, str] = field(default_factory=dict)  # more -var values for the template
+
+
+@dataclass(frozen=True)
+class MetricThresholds:
+    max_5xx: int | None = None
+    max_response_time_s: float | None = None
+
+
+@dataclass(frozen=True)
+class LocalSettings:
+    app: str = "examples/app"  # directory holding the WSGI app
+    wsgi: str = "app:application"
+    listen_port: int = 8800  # nginx's loopback port
+    workers: int = 2
+    drain_timeout_s: float = 10.0
+    stop_timeout_s: float = 10.0
+    start_timeout_s: float = 30.0
+    env: Mapping[str, str] = field(default_factory=dict)  # passed to the app processes
+
+
+@dataclass(frozen=True)
+class Environment:
+    name: str = field(metadata={"key": None})
+    platform: str
+    health_check: HealthCheck = HealthCheck()
+    traffic: TrafficSettings = TrafficSettings()
+    smoke: tuple[SmokeCheck, ...] = ()
+    capacity: Capacity = Capacity()
+    load_balancer: LoadBalancer = LoadBalancer()
+    bake: BakeSettings = BakeSettings()
+    bake_time_s: float = 0.0
+    alarms: tuple[str, ...] = ()
+    metrics: MetricThresholds = MetricThresholds()
+    promotion: str = "auto"
+    gate: str = "before-full"
+    scale_down_delay_s: float = 0.0
+    local: LocalSettings = LocalSettings()
+
+
+@dataclass(frozen=True)
+class StateSettings:
+    backend: str = "sqlite"
+    path: Path = Path(".bluegreen")  # local state directory (sqlite, sandbox, terraform)
+    table: str = "bluegreen-deployments"  # dynamodb
+
+
+@dataclass(frozen=True)
+class AwsSettings:
+    region: str = "us-east-1"
+    # empty: AWS itself (or AWS_ENDPOINT_URL); "sandbox": the moto server that
+    # `bluegreen sandbox up` recorded in the state directory.
+    endpoint_url: str = ""
+    terraform_state_bucket: str = ""  # empty: local state in the state directory
+    terraform_lock_table: str = ""
+    provider_mirror: str = ""  # filesystem mirror of providers; also BLUEGREEN_TF_PROVIDER_MIRROR
+    # The network the environment module puts the load balancer and the slots in.
+    # Empty with endpoint_url "sandbox": the network `bluegreen sandbox up` made.
+    vpc_id: str = ""
+    subnet_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path = field(metadata={"key": None})
+    environments: Mapping[str, Environment]
+    state: StateSettings = StateSettings()
+    aws: AwsSettings = AwsSettings()
+    webhook: str = field(default="", metadata={"key": "notify"})  # `notify: {webhook: URL}`
+
+    def environment(self, name: str) -> Environment:
+        if name not in self.environments:
+            known = ", ".join(sorted(self.environments)) or "(none)"
+            raise ConfigError(
+                f"no environment named {name!r} in {self.path}",
+                where=f"{self.path}: environments",
+                hint=f"use one of: {known}" + did_you_mean(name, self.environments),
+            )
+        return self.environments[name]
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+    def resolve(self, p: str | Path) -> Path:
+        """Paths in the file are relative to the file."""
+        path = Path(p)
+        return path if path.is_absolute() else (self.base_dir / path)
+
+
+def keys(cls: type) -> tuple[str, ...]:
+    """The YAML keys of a settings section, in the order of its fields."""
+    out = []
+    for f in fields(cls):
+        key = f.metadata.get("key", f.name.removesuffix("_s"))
+        if key is not None:
+            out.append(key)
+    return tuple(out)
+
+
+def did_you_mean(word: str, choices: Any) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
