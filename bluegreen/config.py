@@ -29,6 +29,8 @@ GATE_POSITIONS = ("before-full", "after-last-step")
 LB_TYPES = ("alb", "elb")
 BACKENDS = ("sqlite", "dynamodb")
 ENV_NAME = re.compile(r"^[a-z][a-z0-9-]{0,27}$")
+APP_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")  # an environment variable the app reads
+SECRET_SOURCES = ("ssm", "secretsmanager")
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,15 @@ class LocalSettings:
 
 
 @dataclass(frozen=True)
+class AppSettings:
+    """What each instance is told at boot: plain values, and secrets by name only (fetched there)."""
+
+    settings: Mapping[str, str] = field(default_factory=dict)
+    secrets: Mapping[str, str] = field(default_factory=dict)  # NAME -> "ssm:<name>" | "secretsmanager:<id>"
+    instance_profile: str = ""  # an existing instance profile; empty: the slot module makes one
+
+
+@dataclass(frozen=True)
 class Environment:
     name: str
     platform: str
@@ -126,6 +137,7 @@ class Environment:
     gate: str = "before-full"
     scale_down_delay_s: float = 0.0
     local: LocalSettings = LocalSettings()
+    app: AppSettings = AppSettings()
 
 
 @dataclass(frozen=True)
@@ -410,7 +422,7 @@ class _Loader:
             )
         allowed = (
             "platform", "health_check", "traffic", "smoke", "capacity", "load_balancer", "bake",
-            "bake_time", "alarms", "metrics", "promotion", "gate", "scale_down_delay", "local",
+            "bake_time", "alarms", "metrics", "promotion", "gate", "scale_down_delay", "local", "app",
         )  # fmt: skip
         e = self.mapping(k, body, allowed)
         if "platform" not in e:
@@ -440,6 +452,7 @@ class _Loader:
             gate=self.str_(f"{k}.gate", e.get("gate"), "before-full", GATE_POSITIONS),
             scale_down_delay_s=self.seconds(f"{k}.scale_down_delay", e.get("scale_down_delay"), 0.0),
             local=self.local(f"{k}.local", e.get("local")),
+            app=self.app(f"{k}.app", e.get("app")),
         )
 
     def health_check(self, k: str, v: Any) -> HealthCheck:
@@ -614,3 +627,40 @@ class _Loader:
             start_timeout_s=self.seconds(f"{k}.start_timeout", lo.get("start_timeout"), d.start_timeout_s),
             env={str(n): self.str_(f"{k}.env.{n}", val) for n, val in env_raw.items()},
         )
+
+    def app(self, k: str, v: Any) -> AppSettings:
+        a = self.mapping(k, v, ("settings", "secrets", "instance_profile"))
+        settings = self.app_names(f"{k}.settings", a.get("settings"))
+        secrets = self.app_names(f"{k}.secrets", a.get("secrets"))
+        for name, ref in secrets.items():
+            source, _, ident = ref.partition(":")
+            if source not in SECRET_SOURCES or not ident.strip() or ident != ident.strip():
+                raise self.fail(
+                    f"{k}.secrets.{name}",
+                    f"{ref!r} is not a secret reference",
+                    'write "ssm:<parameter name>" or "secretsmanager:<secret id or ARN>": the name, never the value',
+                )
+        for name in settings.keys() & secrets.keys():
+            raise self.fail(f"{k}.secrets.{name}", "is also in settings", "give each name one source")
+        return AppSettings(
+            settings=settings,
+            secrets=secrets,
+            instance_profile=self.str_(f"{k}.instance_profile", a.get("instance_profile"), ""),
+        )
+
+    def app_names(self, k: str, v: Any) -> dict[str, str]:
+        """NAME: value lines for the app's environment (one line each: they become NAME=VALUE)."""
+        raw = self.mapping(k, v, tuple(str(x) for x in (v or {})) if isinstance(v, dict) else ())
+        out: dict[str, str] = {}
+        for name, val in raw.items():
+            if not APP_NAME.match(str(name)):
+                raise self.fail(
+                    f"{k}.{name}",
+                    "is not an environment variable name",
+                    "use A-Z, 0-9 and _, not starting with a digit",
+                )
+            text = str(val).lower() if isinstance(val, bool) else self.str_(f"{k}.{name}", val)
+            if "\n" in text or "\r" in text:
+                raise self.fail(f"{k}.{name}", "must be one line", "the app reads NAME=VALUE lines")
+            out[str(name)] = text
+        return out

@@ -160,6 +160,12 @@ build {
     destination = "/tmp/bluegreen-provision/bluegreen-app.service"
   }
 
+  provisioner "file" {
+    except      = local.skip_without_communicator
+    source      = "${path.root}/provision/resolve-secrets.py"
+    destination = "/tmp/bluegreen-provision/resolve-secrets.py"
+  }
+
   provisioner "shell" {
     except = local.skip_without_communicator
     script = "${path.root}/provision/install-release.sh"

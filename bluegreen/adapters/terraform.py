@@ -306,6 +306,10 @@ def slot_inputs(env: Environment, colour: Colour, release: Release, outputs: Aws
         # Within bluegreen's deadline for turning healthy, the group must not
         # replace instances that are still starting.
         "health_check_grace_period": _whole_seconds(env.health_check.deadline_s),
+        # Settings by value, secrets by name: the instance fetches secret values at boot.
+        "app_settings": dict(env.app.settings),
+        "app_secrets": dict(env.app.secrets),
+        "instance_profile_name": env.app.instance_profile,
     }
 
 

@@ -43,6 +43,13 @@ def test_valid_config(tmp_path: Path) -> None:
          "environments.web.traffic.strategy", 7, "all-at-once"),
         (GOOD + "    smoke:\n      - {path: /about/, status: 200, contians: x}\n", "environments.web.smoke[0].contians",
          None, "did you mean 'contains'"),
+        (GOOD + "    app:\n      settings: {app-greeting: hi}\n", "environments.web.app.settings.app-greeting", 7,
+         "use A-Z, 0-9 and _"),
+        (GOOD + "    app:\n      secrets:\n        APP_SECRET: hunter2\n", "environments.web.app.secrets.APP_SECRET", 8,
+         "the name, never the value"),
+        (GOOD + "    app:\n      secrets: {APP_SECRET: 'vault:x'}\n", "environments.web.app.secrets.APP_SECRET", 7,
+         "ssm:<parameter name>"),
+        (GOOD + "    app:\n      setings: {A: b}\n", "environments.web.app.setings", 7, "did you mean 'settings'"),
     ],
 )  # fmt: skip
 def test_bad_config_names_key_and_line_and_exits_2(
@@ -112,3 +119,17 @@ def test_missing_tool_exits_2_before_anything_is_written(tmp_path: Path) -> None
         with sqlite3.connect(db) as conn:
             assert conn.execute("SELECT count(*) FROM deployments").fetchone() == (0,)
             assert conn.execute("SELECT count(*) FROM locks").fetchone() == (0,)
+
+
+def test_app_settings_and_secret_names_are_read_as_strings(tmp_path: Path) -> None:
+    from bluegreen import config
+
+    cfg = write(
+        tmp_path,
+        GOOD + "    app:\n      settings: {APP_GREETING: hello, WORKERS: 3, DEBUG: false}\n"
+        "      secrets: {APP_SECRET: 'ssm:/bluegreen/demo/app-secret', TOKEN: 'secretsmanager:demo/token'}\n",
+    )
+    app = config.load(cfg, env={}).environment("web").app
+    assert app.settings == {"APP_GREETING": "hello", "WORKERS": "3", "DEBUG": "false"}
+    assert app.secrets == {"APP_SECRET": "ssm:/bluegreen/demo/app-secret", "TOKEN": "secretsmanager:demo/token"}
+    assert app.instance_profile == ""
