@@ -116,6 +116,7 @@ def template_variables(
             where="bake.variables",
             hint=f"remove {', '.join(clash)} from bake.variables",
         )
+    check_bake_access(extra)
     out = {
         **extra,
         "version": version,
@@ -131,6 +132,24 @@ def template_variables(
     if instance_type:
         out["instance_type"] = instance_type
     return out
+
+
+def check_bake_access(variables: Mapping[str, str]) -> None:
+    """Refuse an SSH bake whose temporary security group Packer would open to 0.0.0.0/0.
+
+    Packer's amazon-ebs admits `temporary_security_group_source_cidrs`, or
+    0.0.0.0/0 when that is empty; Session Manager needs no inbound rule.
+    """
+    if variables.get("communicator", "ssh") == "none" or variables.get("ssh_interface") == "session_manager":
+        return
+    cidrs = variables.get("ssh_source_cidrs", "").strip()
+    if not cidrs or cidrs.replace(" ", "") in ("[]", '["0.0.0.0/0"]'):
+        raise ConfigError(
+            "the bake instance's SSH port would be open to the whole internet (0.0.0.0/0)",
+            where="bake.variables.ssh_source_cidrs",
+            hint="set bake.variables.ssh_source_cidrs to the builder's address, e.g. '[\"203.0.113.7/32\"]', "
+            "or ssh_interface: session_manager (packer/README.md)",
+        )
 
 
 def ec2_endpoint(target: AwsTarget, environ: Mapping[str, str]) -> str:

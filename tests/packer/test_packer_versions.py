@@ -43,7 +43,9 @@ def test_current_packer_inits_the_plugins_file_beside_the_template() -> None:
     ]
 
 
-@pytest.mark.parametrize(("version", "inits"), [((1, 6, 99), False), ((1, 7, 0), True), ((1, 10, 0), True), (None, True)])
+@pytest.mark.parametrize(
+    ("version", "inits"), [((1, 6, 99), False), ((1, 7, 0), True), ((1, 10, 0), True), (None, True)]
+)
 def test_init_from_1_7_on_and_when_the_version_is_unknown(version: tuple[int, int, int] | None, inits: bool) -> None:
     assert (init_argv(TEMPLATE, version) is not None) is inits
 
@@ -75,3 +77,27 @@ def test_packer_1_6_rejects_required_plugins_so_the_template_must_not_have_it(tm
     )
     assert checked.returncode != 0
     assert 'Blocks of type "required_plugins" are not expected here' in checked.stdout + checked.stderr
+
+
+def test_the_example_app_is_python_3_9_the_default_base_images_python() -> None:
+    # Amazon Linux 2023's python3 is 3.9: the baked virtualenv is made from it.
+    import ast
+
+    source = (REPO / "examples" / "app" / "app.py").read_text()
+    ast.parse(source, feature_version=(3, 9))
+
+
+def test_the_default_base_is_amazon_linux_2023_from_amazon() -> None:
+    inspected = subprocess.run(
+        ["packer", "inspect", str(TEMPLATE)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin:/usr/local/bin", "CHECKPOINT_DISABLE": "1"},
+    )
+    assert inspected.returncode == 0, inspected.stdout + inspected.stderr
+    defaults = dict(line.split(": ", 1) for line in inspected.stdout.splitlines() if line.startswith("var."))
+    assert defaults["var.source_ami_name"] == '"al2023-ami-2023.*-x86_64"'
+    assert '\\"amazon\\"' in defaults["var.source_ami_owners"]  # a list, printed escaped
+    assert defaults["var.ssh_username"] == '"ec2-user"'
+    assert defaults["var.ssh_source_cidrs"] == '"[]"'  # nobody, until the config names the builder
