@@ -436,10 +436,13 @@ class _Loader:
                 f"{traffic.strategy!r} needs weighted routing, which a classic ELB does not have",
                 "use `strategy: all-at-once` or `load_balancer.type: alb`",
             )
+        health_check = self.health_check(f"{k}.health_check", e.get("health_check"))
+        if platform == "aws":
+            self.check_aws_health_check(f"{k}.health_check", health_check, lb.type)
         return Environment(
             name=name,
             platform=platform,
-            health_check=self.health_check(f"{k}.health_check", e.get("health_check")),
+            health_check=health_check,
             traffic=traffic,
             smoke=self.smoke(f"{k}.smoke", e.get("smoke")),
             capacity=self.capacity(f"{k}.capacity", e.get("capacity")),
@@ -482,6 +485,39 @@ class _Loader:
                 "lower the timeout or raise the interval",
             )
         return hc
+
+    def check_aws_health_check(self, k: str, hc: HealthCheck, lb_type: str) -> None:
+        """The ranges AWS enforces, as config errors here rather than a failed `env up`.
+
+        Terraform passes whole seconds (rounded), so the rounded values are
+        checked. Target groups (ALB): interval 5-300 s, timeout 2-120 s,
+        thresholds 2-10; classic ELB: timeout 2-60 s. The timeout must be below
+        the interval in both.
+        https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_CreateTargetGroup.html
+        https://docs.aws.amazon.com/elasticloadbalancing/2012-06-01/APIReference/API_HealthCheck.html
+        """
+        interval, timeout = max(1, round(hc.interval_s)), max(1, round(hc.timeout_s))
+        max_timeout = 120 if lb_type == "alb" else 60
+        for key, value, lo, hi, unit in (
+            ("interval", interval, 5, 300, "s"),
+            ("timeout", timeout, 2, max_timeout, "s"),
+            ("healthy_threshold", hc.healthy_threshold, 2, 10, ""),
+            ("unhealthy_threshold", hc.unhealthy_threshold, 2, 10, ""),
+        ):
+            if not lo <= value <= hi:
+                raise self.fail(
+                    f"{k}.{key}",
+                    f"{value}{unit} is outside what AWS allows for a {lb_type} health check ({lo}-{hi}{unit})",
+                    f"use a value in {lo}..{hi}{unit}",
+                )
+        if timeout >= interval:
+            raise self.fail(
+                f"{k}.timeout",
+                f"timeout {timeout}s must be less than interval {interval}s once rounded to whole seconds (as AWS takes them)",
+                "lower the timeout or raise the interval by at least a second",
+            )
+        if len(hc.path) > 1024:
+            raise self.fail(f"{k}.path", "is longer than the 1024 characters AWS allows", "shorten the path")
 
     def traffic(self, k: str, v: Any) -> TrafficSettings:
         t = self.mapping(k, v, ("strategy", "steps", "step", "every", "check_every", "readback_retries"))
