@@ -82,3 +82,9 @@ def test_a_multi_line_value_is_refused(aws_env: str, tmp_path: Path) -> None:
     done, out = resolve("PEM=ssm:/pem\n", tmp_path)
     assert done.returncode == 1 and "PEM (ssm:/pem): has a line break" in done.stderr
     assert not out.exists()
+
+
+def test_the_resolver_runs_on_the_base_images_python_3_9() -> None:
+    import ast
+
+    ast.parse(SCRIPT.read_text(), feature_version=(3, 9))
