@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from bluegreen.config_values import ValueReader
+from bluegreen.config_aws import InstanceAndAwsRules
 from bluegreen.errors import ConfigError, ConfigErrors
 from bluegreen.settings import (
     BACKENDS,
@@ -135,7 +135,7 @@ def _line_index(node: yaml.Node | None, prefix: str = "") -> dict[str, int]:
     return out
 
 
-class _Loader(ValueReader):
+class _Loader(InstanceAndAwsRules):
     """The sections of the file, each into its settings; `config` raises every problem at the end."""
 
     # the file --------------------------------------------------------------------
@@ -238,10 +238,13 @@ class _Loader(ValueReader):
                 f"{traffic.strategy!r} needs weighted routing, which a classic ELB does not have",
                 "use `strategy: all-at-once` or `load_balancer.type: alb`",
             )
+        health_check = self.health_check(f"{k}.health_check", e.get("health_check"))
+        if platform == "aws":
+            self.check_aws_health_check(f"{k}.health_check", health_check, lb.type)
         return Environment(
             name=name,
             platform=platform,
-            health_check=self.health_check(f"{k}.health_check", e.get("health_check")),
+            health_check=health_check,
             traffic=traffic,
             smoke=self.smoke(f"{k}.smoke", e.get("smoke")),
             capacity=self.capacity(f"{k}.capacity", e.get("capacity")),
@@ -254,6 +257,7 @@ class _Loader(ValueReader):
             gate=self.str_(f"{k}.gate", e.get("gate"), d.gate, GATE_POSITIONS),
             scale_down_delay_s=self.seconds(f"{k}.scale_down_delay", e.get("scale_down_delay"), d.scale_down_delay_s),
             local=self.local(f"{k}.local", e.get("local")),
+            app=self.app(f"{k}.app", e.get("app")),
         )
 
     def health_check(self, k: str, v: Any) -> HealthCheck:

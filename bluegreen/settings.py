@@ -27,6 +27,8 @@ GATE_POSITIONS = ("before-full", "after-last-step")
 LB_TYPES = ("alb", "elb")
 BACKENDS = ("sqlite", "dynamodb")
 ENV_NAME = re.compile(r"^[a-z][a-z0-9-]{0,27}$")
+APP_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")  # an environment variable the app reads
+SECRET_SOURCES = ("ssm", "secretsmanager")
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,15 @@ class LocalSettings:
 
 
 @dataclass(frozen=True)
+class AppSettings:
+    """What each instance is told at boot: plain values, and secrets by name only (fetched there)."""
+
+    settings: Mapping[str, str] = field(default_factory=dict)
+    secrets: Mapping[str, str] = field(default_factory=dict)  # NAME -> "ssm:<name>" | "secretsmanager:<id>"
+    instance_profile: str = ""  # an existing instance profile; empty: the slot module makes one
+
+
+@dataclass(frozen=True)
 class Environment:
     name: str = field(metadata={"key": None})
     platform: str
@@ -128,6 +139,7 @@ class Environment:
     gate: str = "before-full"
     scale_down_delay_s: float = 0.0
     local: LocalSettings = LocalSettings()
+    app: AppSettings = AppSettings()
 
 
 @dataclass(frozen=True)

@@ -39,8 +39,8 @@ variable "source_ami" {
 
 variable "source_ami_name" {
   type        = string
-  default     = "amzn2-ami-hvm-*-x86_64-gp2"
-  description = "Name pattern of the base AMI when source_ami is empty."
+  default     = "al2023-ami-2023.*-x86_64"
+  description = "Name pattern of the base AMI when source_ami is empty: Amazon Linux 2023 (python3.9, IMDSv2-only AMIs)."
 }
 
 variable "source_ami_owners" {
@@ -68,6 +68,35 @@ variable "communicator" {
 variable "ssh_username" {
   type    = string
   default = "ec2-user"
+}
+
+variable "ssh_source_cidrs" {
+  type        = list(string)
+  default     = []
+  description = "Who may reach the bake instance's SSH port (the builder's address, e.g. [\"203.0.113.7/32\"]). bluegreen refuses an ssh bake without it (Packer would open 0.0.0.0/0) unless ssh_interface is session_manager."
+}
+
+variable "ssh_interface" {
+  type        = string
+  default     = ""
+  description = "\"\" (public IP) or session_manager (no inbound SSH; needs iam_instance_profile with AmazonSSMManagedInstanceCore and the session-manager-plugin locally)."
+}
+
+variable "root_device_name" {
+  type        = string
+  default     = "/dev/xvda"
+  description = "The base AMI's root device (/dev/xvda on Amazon Linux, /dev/sda1 on Ubuntu)."
+}
+
+variable "root_volume_size" {
+  type        = number
+  default     = 8
+  description = "GiB; at least the base AMI's snapshot (8 for Amazon Linux 2023)."
+}
+
+variable "iam_instance_profile" {
+  type    = string
+  default = ""
 }
 
 variable "app_artifact" {
@@ -117,6 +146,28 @@ source "amazon-ebs" "app" {
   subnet_id           = var.subnet_id
   communicator        = var.communicator
   ssh_username        = var.ssh_username
+  ssh_interface       = var.ssh_interface
+
+  iam_instance_profile = var.iam_instance_profile
+  # The temporary security group admits only these addresses; Packer's own
+  # default would be 0.0.0.0/0. (temporary_security_group_source_public_ip
+  # and metadata_options exist only in the amazon plugin, not in Packer 1.6's
+  # built-in builder, which rejects them; the AL2023 base AMIs are registered
+  # with ImdsSupport v2.0, so the bake instance requires IMDSv2 by default.)
+  # https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/configuring-IMDS-new-instances.html
+  temporary_security_group_source_cidrs = var.ssh_source_cidrs
+
+  # The root volume, and so the AMI's snapshot: gp3, encrypted (the account's
+  # default EBS key).
+  launch_block_device_mappings {
+    device_name           = var.root_device_name
+    volume_size           = var.root_volume_size
+    volume_type           = "gp3"
+    throughput            = 125 # gp3's baseline (MiB/s); Packer 1.6 requires it to be set
+    iops                  = 3000
+    encrypted             = true
+    delete_on_termination = true
+  }
 
   source_ami = var.source_ami
   dynamic "source_ami_filter" {
@@ -158,6 +209,12 @@ build {
     except      = local.skip_without_communicator
     source      = "${path.root}/provision/bluegreen-app.service"
     destination = "/tmp/bluegreen-provision/bluegreen-app.service"
+  }
+
+  provisioner "file" {
+    except      = local.skip_without_communicator
+    source      = "${path.root}/provision/resolve-secrets.py"
+    destination = "/tmp/bluegreen-provision/resolve-secrets.py"
   }
 
   provisioner "shell" {

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -43,6 +44,14 @@ DEFAULT_TIMEOUT_S = 3600.0  # a real bake (launch, provision, snapshot) takes mi
 INTERRUPT_GRACE_S = 300.0  # after SIGINT Packer terminates its build instance; give it time
 TAIL_LINES = 20
 
+# Beside the template: the `packer { required_plugins }` block, on its own
+# because Packer 1.6 rejects that block ("Blocks of type required_plugins are
+# not expected here") while Packer 1.10+ has no amazon-ebs without it.
+PLUGINS_FILE = "plugins.pkr.hcl"
+FIRST_WITH_INIT = (1, 7, 0)  # `packer init` and required_plugins arrived in Packer 1.7.0
+VERSION_TIMEOUT_S = 60.0
+INIT_TIMEOUT_S = 600.0  # downloads the plugin on a cold cache
+
 # Set by bluegreen itself; a `bake.variables` entry may not override them.
 RESERVED_VARIABLES = frozenset({"version", "source_hash", "environment", "region", "ec2_endpoint", "manifest_path"})
 
@@ -62,6 +71,27 @@ def build_argv(template: Path, variables: Mapping[str, str], *, packer: str = TO
     for name, value in sorted(variables.items()):
         argv += ["-var", f"{name}={value}"]
     return [*argv, str(template)]
+
+
+def parse_packer_version(text: str) -> tuple[int, int, int] | None:
+    """(1, 6, 6) from `packer version` ("Packer v1.6.6", maybe followed by an out-of-date notice)."""
+    m = re.search(r"Packer v(\d+)\.(\d+)\.(\d+)", text)
+    return (int(m.group(1)), int(m.group(2)), int(m.group(3))) if m else None
+
+
+def init_argv(template: Path, version: tuple[int, int, int] | None, *, packer: str = TOOL) -> list[str] | None:
+    """`packer init PLUGINS_FILE` where the installed Packer has `init` and the template has a plugins file.
+
+    Packer 1.6 has the amazon builder built in and no `init`; from 1.7 on,
+    `init` installs what the plugins file requires (into PACKER_PLUGIN_PATH,
+    default ~/.config/packer/plugins) and `build` of the template finds it
+    there: an installed plugin is loaded even by a template that does not
+    require it. A version we cannot read is taken as a current one.
+    """
+    plugins = template.parent / PLUGINS_FILE
+    if not plugins.is_file() or (version is not None and version < FIRST_WITH_INIT):
+        return None
+    return [packer, "init", str(plugins)]
 
 
 def template_variables(
@@ -86,6 +116,7 @@ def template_variables(
             where="bake.variables",
             hint=f"remove {', '.join(clash)} from bake.variables",
         )
+    check_bake_access(extra)
     out = {
         **extra,
         "version": version,
@@ -101,6 +132,24 @@ def template_variables(
     if instance_type:
         out["instance_type"] = instance_type
     return out
+
+
+def check_bake_access(variables: Mapping[str, str]) -> None:
+    """Refuse an SSH bake whose temporary security group Packer would open to 0.0.0.0/0.
+
+    Packer's amazon-ebs admits `temporary_security_group_source_cidrs`, or
+    0.0.0.0/0 when that is empty; Session Manager needs no inbound rule.
+    """
+    if variables.get("communicator", "ssh") == "none" or variables.get("ssh_interface") == "session_manager":
+        return
+    cidrs = variables.get("ssh_source_cidrs", "").strip()
+    if not cidrs or cidrs.replace(" ", "") in ("[]", '["0.0.0.0/0"]'):
+        raise ConfigError(
+            "the bake instance's SSH port would be open to the whole internet (0.0.0.0/0)",
+            where="bake.variables.ssh_source_cidrs",
+            hint="set bake.variables.ssh_source_cidrs to the builder's address, e.g. '[\"203.0.113.7/32\"]', "
+            "or ssh_interface: session_manager (packer/README.md)",
+        )
 
 
 def ec2_endpoint(target: AwsTarget, environ: Mapping[str, str]) -> str:
@@ -401,6 +450,9 @@ class PackerBaker:
     def hash_inputs(self) -> dict[str, Path]:
         """Everything the image is made from, by stable label."""
         inputs = {"template": self.template, "artifact": self.artifact, **self.source_paths}
+        plugins = self.template.parent / PLUGINS_FILE
+        if plugins.is_file():
+            inputs["plugins"] = plugins
         provision = self.template.parent / "provision"
         if provision.is_dir():
             inputs["provision"] = provision
@@ -445,6 +497,14 @@ class PackerBaker:
     def _endpoint(self) -> str:
         return ec2_endpoint(self.target, self.environ)
 
+    def _init(self, hint: str) -> None:
+        """Install the template's plugins where this Packer needs them (no-op on Packer 1.6)."""
+        cwd, env = self.template.resolve().parent, packer_environment(self.environ)
+        shown = run_packer([self.packer, "version"], cwd=cwd, env=env, timeout_s=VERSION_TIMEOUT_S, hint=hint)
+        argv = init_argv(self.template.resolve(), parse_packer_version("\n".join(shown.lines)), packer=self.packer)
+        if argv:
+            run_packer(argv, cwd=cwd, env=env, progress=self.progress, timeout_s=INIT_TIMEOUT_S, hint=hint)
+
     def _build(self, environment: str, version: str, digest: str) -> str:
         hint = (
             f"fix what Packer reports (check the template with `packer validate` on {self.template}), "
@@ -464,6 +524,7 @@ class PackerBaker:
                 instance_type=self.instance_type,
                 extra=self.variables,
             )
+            self._init(hint)
             argv = build_argv(self.template.resolve(), variables, packer=self.packer)
             run = run_packer(
                 argv,

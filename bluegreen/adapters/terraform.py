@@ -226,12 +226,20 @@ def state_key(stack: Stack) -> str:
 def backend_config(
     stack: Stack, *, region: str, state_bucket: str = "", lock_table: str = "", path_style: bool = False
 ) -> dict[str, dict[str, Any]]:
-    """The root module's backend block: local state, or S3 (+ DynamoDB lock) keyed per environment and colour."""
+    """The root module's backend block: local state, or S3 keyed per environment and colour.
+
+    Locking: a configured DynamoDB table as before (`dynamodb_table`,
+    deprecated since Terraform 1.11), else S3's own lock file
+    (`use_lockfile`, Terraform 1.10+: a `<key>.tflock` object written with a
+    conditional PUT). https://developer.hashicorp.com/terraform/language/backend/s3#state-locking
+    """
     if not state_bucket:
         return {"local": {"path": LOCAL_STATE}}
     s3: dict[str, Any] = {"bucket": state_bucket, "key": state_key(stack), "region": region, "encrypt": True}
     if lock_table:
         s3["dynamodb_table"] = lock_table
+    else:
+        s3["use_lockfile"] = True
     if path_style:
         # Bucket names as host names resolve at AWS's own endpoints only.
         s3["use_path_style"] = True
@@ -306,6 +314,10 @@ def slot_inputs(env: Environment, colour: Colour, release: Release, outputs: Aws
         # Within bluegreen's deadline for turning healthy, the group must not
         # replace instances that are still starting.
         "health_check_grace_period": _whole_seconds(env.health_check.deadline_s),
+        # Settings by value, secrets by name: the instance fetches secret values at boot.
+        "app_settings": dict(env.app.settings),
+        "app_secrets": dict(env.app.secrets),
+        "instance_profile_name": env.app.instance_profile,
     }
 
 

@@ -3,11 +3,13 @@
 # the bake instance, from the shell provisioner in app.pkr.hcl).
 #
 # In:  /tmp/bluegreen-upload/<artifact>   a directory, a .tar.gz/.tgz or a .whl
-#      /tmp/bluegreen-provision/bluegreen-app.service
+#      /tmp/bluegreen-provision/{bluegreen-app.service,resolve-secrets.py}
 #      VERSION, SOURCE_HASH, WSGI_APP, APP_PORT (environment)
 # Out: /opt/bluegreen/releases/<VERSION>/{app,venv}, /opt/bluegreen/current ->
-#      that release, /etc/bluegreen/release.env, bluegreen-app.service enabled
-#      (started at boot, not now: the instance's settings arrive with user data).
+#      that release, /opt/bluegreen/release.env (APP_VERSION: what the app
+#      reports), /opt/bluegreen/bin/resolve-secrets.py, bluegreen-app.service
+#      installed but NOT enabled: the launch template's user data starts it
+#      once the instance's settings are written (packer/README.md).
 set -euo pipefail
 
 : "${VERSION:?VERSION is required}" "${SOURCE_HASH:?SOURCE_HASH is required}"
@@ -54,16 +56,18 @@ fi
 if [ -f "$RELEASE/app/requirements.txt" ]; then
   "${pip[@]}" -r "$RELEASE/app/requirements.txt"
 fi
-"${pip[@]}" gunicorn
+# botocore: resolve-secrets.py fetches the instance's secrets with it.
+"${pip[@]}" gunicorn botocore
 
 id -u "$APP_USER" >/dev/null 2>&1 || useradd --system --no-create-home --shell /sbin/nologin "$APP_USER"
 chown -R root:root "$RELEASE"
 chmod -R go-w "$RELEASE"
 ln -sfn "$RELEASE" "$ROOT/current"
 
-install -d -m 0755 /etc/bluegreen
-cat >/etc/bluegreen/release.env <<ENV
-BLUEGREEN_VERSION=$VERSION
+install -d -m 0755 /etc/bluegreen "$ROOT/bin"
+install -m 0755 "$PROVISION/resolve-secrets.py" "$ROOT/bin/resolve-secrets.py"
+cat >"$ROOT/release.env" <<ENV
+APP_VERSION=$VERSION
 BLUEGREEN_SOURCE_HASH=$SOURCE_HASH
 APP_PORT=$APP_PORT
 WSGI_APP=$WSGI_APP
@@ -72,6 +76,7 @@ ENV
 
 install -m 0644 "$PROVISION/bluegreen-app.service" /etc/systemd/system/bluegreen-app.service
 systemctl daemon-reload
-systemctl enable bluegreen-app.service
+# Never enabled here: started by user data after its settings are written.
+systemctl disable bluegreen-app.service >/dev/null 2>&1 || true
 rm -rf "$UPLOAD" "$PROVISION"
 echo "release $VERSION installed in $RELEASE"

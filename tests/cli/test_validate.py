@@ -45,6 +45,13 @@ def test_valid_config(tmp_path: Path) -> None:
          "environments.web.traffic.strategy", 7, "all-at-once"),
         (GOOD + "    smoke:\n      - {path: /about/, status: 200, contians: x}\n", "environments.web.smoke[0].contians",
          None, "did you mean 'contains'"),
+        (GOOD + "    app:\n      settings: {app-greeting: hi}\n", "environments.web.app.settings.app-greeting", 7,
+         "use A-Z, 0-9 and _"),
+        (GOOD + "    app:\n      secrets:\n        APP_SECRET: hunter2\n", "environments.web.app.secrets.APP_SECRET", 8,
+         "the name, never the value"),
+        (GOOD + "    app:\n      secrets: {APP_SECRET: 'vault:x'}\n", "environments.web.app.secrets.APP_SECRET", 7,
+         "ssm:<parameter name>"),
+        (GOOD + "    app:\n      setings: {A: b}\n", "environments.web.app.setings", 7, "did you mean 'settings'"),
     ],
 )  # fmt: skip
 def test_bad_config_names_key_and_line_and_exits_2(
@@ -174,3 +181,46 @@ def test_config_is_accepted_after_the_command_too(tmp_path: Path) -> None:
         timeout=60,
     )
     assert wrong.returncode == 2 and "nope.yaml does not exist" in wrong.stderr  # the one after the command wins
+
+
+def test_app_settings_and_secret_names_are_read_as_strings(tmp_path: Path) -> None:
+    from bluegreen import config
+
+    cfg = write(
+        tmp_path,
+        GOOD + "    app:\n      settings: {APP_GREETING: hello, WORKERS: 3, DEBUG: false}\n"
+        "      secrets: {APP_SECRET: 'ssm:/bluegreen/demo/app-secret', TOKEN: 'secretsmanager:demo/token'}\n",
+    )
+    app = config.load(cfg, env={}).environment("web").app
+    assert app.settings == {"APP_GREETING": "hello", "WORKERS": "3", "DEBUG": "false"}
+    assert app.secrets == {"APP_SECRET": "ssm:/bluegreen/demo/app-secret", "TOKEN": "secretsmanager:demo/token"}
+    assert app.instance_profile == ""
+
+
+AWS = GOOD.replace("platform: simulated", "platform: aws")
+
+
+@pytest.mark.parametrize(
+    ("health_check", "key", "says"),
+    [
+        ("healthy_threshold: 1", "healthy_threshold", "1 is outside what AWS allows for a alb health check (2-10)"),
+        ("unhealthy_threshold: 1", "unhealthy_threshold", "(2-10)"),
+        ("interval: 4s, timeout: 2s", "interval", "(5-300s)"),
+        ("interval: 10m", "interval", "(5-300s)"),
+        ("timeout: 1s, interval: 5s", "timeout", "(2-120s)"),
+        ("timeout: 4.6s, interval: 5.4s", "timeout", "timeout 5s must be less than interval 5s once rounded"),
+    ],
+)
+def test_aws_refuses_health_checks_aws_would_refuse(tmp_path: Path, health_check: str, key: str, says: str) -> None:
+    text = AWS.replace(
+        "    health_check:\n      path: /health\n", f"    health_check: {{path: /health, {health_check}}}\n"
+    )
+    res = run(write(tmp_path, text), "validate")
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert f"environments.web.health_check.{key}" in res.stderr and "bluegreen.yaml:4" in res.stderr
+    assert says in res.stderr
+
+
+def test_the_same_health_check_is_fine_off_aws(tmp_path: Path) -> None:
+    res = run(write(tmp_path, GOOD.replace("path: /health", "healthy_threshold: 1")), "validate")
+    assert res.returncode == 0, res.stderr

@@ -20,7 +20,8 @@ from bluegreen.errors import ConfigError, MissingToolError, ToolError
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "packer" / "app.pkr.hcl"
-SANDBOX_VARIABLES = {"communicator": "none"}
+# moto's image catalogue has no Amazon Linux 2023 (the template's default base).
+SANDBOX_VARIABLES = {"communicator": "none", "source_ami_name": "amzn2-ami-hvm-*-x86_64-gp2"}
 
 pytestmark = pytest.mark.slow
 
@@ -237,7 +238,11 @@ def test_the_provisioning_files_are_part_of_the_hash(tmp_path: Path) -> None:
     script.write_text(script.read_text() + "\n# changed\n")
 
     assert baker.source_hash("v1") != before
-    assert set(baker.hash_inputs()) == {"template", "artifact", "provision"}
+    assert set(baker.hash_inputs()) == {"template", "artifact", "provision", "plugins"}
+    changed = baker.source_hash("v1")
+    plugins = packer_dir / "plugins.pkr.hcl"
+    plugins.write_text(plugins.read_text().replace(">= 1.3.0", ">= 1.4.0"))
+    assert baker.source_hash("v1") != changed  # another plugin version may bake another image
 
 
 def test_a_bake_that_outlives_its_timeout_is_interrupted(aws_env: str, tmp_path: Path) -> None:

@@ -81,9 +81,27 @@ def test_template_variables_leave_empty_optional_settings_to_the_template() -> N
 
 
 def test_template_variables_pass_an_explicit_source_ami_and_instance_type() -> None:
-    values = template_variables(**REQUIRED, source_ami="ami-0123", instance_type="t3.small")
+    values = template_variables(
+        **REQUIRED, source_ami="ami-0123", instance_type="t3.small", extra={"ssh_source_cidrs": '["203.0.113.7/32"]'}
+    )
     assert values["source_ami"] == "ami-0123"
     assert values["instance_type"] == "t3.small"
+
+
+@pytest.mark.parametrize("extra", [{}, {"ssh_source_cidrs": "[]"}, {"ssh_source_cidrs": '[ "0.0.0.0/0" ]'}])
+def test_an_ssh_bake_open_to_the_internet_is_refused(extra: dict[str, str]) -> None:
+    with pytest.raises(ConfigError) as e:
+        template_variables(**REQUIRED, extra=extra)
+    assert e.value.where == "bake.variables.ssh_source_cidrs"
+    assert "0.0.0.0/0" in str(e.value) and "session_manager" in e.value.hint
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [{"communicator": "none"}, {"ssh_interface": "session_manager"}, {"ssh_source_cidrs": '["203.0.113.7/32"]'}],
+)
+def test_an_ssh_bake_from_one_address_or_without_ssh_is_allowed(extra: dict[str, str]) -> None:
+    assert template_variables(**REQUIRED, extra=extra)["environment"] == "web"
 
 
 def test_extra_variables_may_not_replace_what_bluegreen_sets() -> None:

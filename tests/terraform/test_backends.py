@@ -62,6 +62,24 @@ def test_local_state_moves_to_s3_when_a_bucket_is_configured(moto_target: AwsTar
     assert runner.outputs(tf.NETWORK) == {"vpc_id": network.vpc_id, "subnet_ids": list(network.subnet_ids)}
 
 
+def test_s3_state_without_a_lock_table_locks_with_a_lock_file(moto_target: AwsTarget, tmp_path: Path) -> None:
+    bucket = "bluegreen-tfstate-lockfile"
+    s3 = aws(moto_target, "s3")
+    s3.create_bucket(Bucket=bucket)
+    # Versioning keeps the trace of the lock file Terraform wrote and deleted.
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    config = make_config(tmp_path / "state", [], endpoint_url=moto_target.endpoint_url, terraform_state_bucket=bucket)
+    runner = tf.TerraformRunner(tf.TerraformSettings.from_config(config))
+    network = tf.apply_network(runner)
+
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])] == [KEY]
+    versions = s3.list_object_versions(Bucket=bucket)
+    lock_writes = [v for v in versions.get("Versions", []) if v["Key"] == f"{KEY}.tflock"]
+    lock_deletes = [m for m in versions.get("DeleteMarkers", []) if m["Key"] == f"{KEY}.tflock"]
+    assert lock_writes and len(lock_deletes) == len(lock_writes)  # every lock taken was released
+    assert runner.outputs(tf.NETWORK) == {"vpc_id": network.vpc_id, "subnet_ids": list(network.subnet_ids)}
+
+
 def test_the_configured_mirror_is_where_terraform_looks_for_providers(moto_target: AwsTarget, tmp_path: Path) -> None:
     empty = tmp_path / "empty-mirror"
     empty.mkdir()

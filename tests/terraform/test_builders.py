@@ -80,6 +80,13 @@ def test_s3_backend_uses_path_style_only_at_another_endpoint() -> None:
     assert "dynamodb_table" not in tf.backend_config(stack, region="us-east-1", state_bucket="b")["s3"]
 
 
+def test_s3_backend_locks_with_a_lock_file_unless_a_lock_table_is_configured() -> None:
+    stack = tf.environment_stack("web-prod")
+    assert tf.backend_config(stack, region="us-east-1", state_bucket="b")["s3"]["use_lockfile"] is True
+    with_table = tf.backend_config(stack, region="us-east-1", state_bucket="b", lock_table="t")["s3"]
+    assert "use_lockfile" not in with_table and with_table["dynamodb_table"] == "t"
+
+
 def test_each_colour_and_the_environment_have_their_own_working_directory(tmp_path: Path) -> None:
     settings = tf.TerraformSettings(state_dir=tmp_path, region="us-east-1")
     dirs = {settings.workdir(s) for s in (tf.environment_stack("web"), *(tf.slot_stack("web", c) for c in Colour))}

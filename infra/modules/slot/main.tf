@@ -12,6 +12,23 @@ locals {
     version      = var.version_label
     "managed-by" = "bluegreen"
   })
+
+  # The instance's settings, as the cloud-config document the image expects
+  # (packer/provision: the unit reads app.env, and resolves secrets.ref with
+  # the instance role at start). Secrets appear here only by name: the values
+  # are fetched at boot, so they are never in user data or Terraform state.
+  # cloud-init runs write_files before runcmd, so the app starts only once
+  # its settings are on disk; the unit is not enabled in the image.
+  # https://cloudinit.readthedocs.io/en/latest/reference/modules.html#write-files
+  app_env     = join("", [for k in sort(keys(var.app_settings)) : "${k}=${var.app_settings[k]}\n"])
+  secrets_ref = join("", [for k in sort(keys(var.app_secrets)) : "${k}=${var.app_secrets[k]}\n"])
+  user_data = "#cloud-config\n${yamlencode({
+    write_files = [
+      { path = "/etc/bluegreen/app.env", permissions = "0600", content = local.app_env },
+      { path = "/etc/bluegreen/secrets.ref", permissions = "0600", content = local.secrets_ref },
+    ]
+    runcmd = [["systemctl", "start", "--no-block", "bluegreen-app.service"]]
+  })}"
 }
 
 # What an instance boots from. A change replaces the launch template and the
@@ -19,7 +36,9 @@ locals {
 # running instances would not pick up: a colour's instances always run the
 # release it is tagged with.
 resource "terraform_data" "release" {
-  triggers_replace = [var.ami, var.instance_type, var.user_data, var.version_label, var.security_group_id]
+  triggers_replace = [
+    var.ami, var.instance_type, local.user_data, var.version_label, var.security_group_id, local.instance_profile_name,
+  ]
 }
 
 resource "aws_launch_template" "this" {
@@ -27,7 +46,12 @@ resource "aws_launch_template" "this" {
   image_id               = var.ami
   instance_type          = var.instance_type
   vpc_security_group_ids = [var.security_group_id]
-  user_data              = var.user_data == "" ? null : base64encode(var.user_data)
+  # EC2 wants launch template user data base64-encoded (RequestLaunchTemplateData.UserData).
+  user_data = base64encode(local.user_data)
+
+  iam_instance_profile {
+    name = local.instance_profile_name
+  }
 
   metadata_options {
     http_tokens = "required"

@@ -22,3 +22,13 @@ output "ami" {
 output "version_label" {
   value = var.version_label
 }
+
+output "instance_profile_name" {
+  description = "The instances' instance profile (created here, or the one given)."
+  value       = local.instance_profile_name
+}
+
+output "user_data" {
+  description = "The cloud-config document the instances boot with (secrets by name only)."
+  value       = local.user_data
+}

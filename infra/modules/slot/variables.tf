@@ -83,10 +83,46 @@ variable "wait_for_capacity_timeout" {
   default     = "0"
 }
 
-variable "user_data" {
-  description = "Plain-text user data for the instances (encoded by the module). Empty: none."
+variable "app_settings" {
+  description = "Plain settings for the app (NAME = value), written to /etc/bluegreen/app.env by the user data."
+  type        = map(string)
+  default     = {}
+
+  validation {
+    condition     = alltrue([for k in keys(var.app_settings) : can(regex("^[A-Z_][A-Z0-9_]*$", k))])
+    error_message = "app_settings names must match ^[A-Z_][A-Z0-9_]*$."
+  }
+  validation {
+    condition     = alltrue([for v in values(var.app_settings) : !can(regex("[\\r\\n]", v))])
+    error_message = "app_settings values must be one line each."
+  }
+}
+
+variable "app_secrets" {
+  description = "Secrets by reference (NAME = \"ssm:<parameter>\" or \"secretsmanager:<secret id or ARN>\"). Only the references reach user data and state; the instance fetches the values at boot with its role."
+  type        = map(string)
+  default     = {}
+
+  validation {
+    condition     = alltrue([for k in keys(var.app_secrets) : can(regex("^[A-Z_][A-Z0-9_]*$", k))])
+    error_message = "app_secrets names must match ^[A-Z_][A-Z0-9_]*$."
+  }
+  validation {
+    condition     = alltrue([for v in values(var.app_secrets) : can(regex("^(ssm|secretsmanager):[^\\s]+$", v))])
+    error_message = "app_secrets values must be \"ssm:<parameter name>\" or \"secretsmanager:<secret id or ARN>\"."
+  }
+}
+
+variable "instance_profile_name" {
+  description = "An existing instance profile for the instances. Empty: the module creates one allowed to read exactly the secrets in app_secrets."
   type        = string
   default     = ""
+}
+
+variable "ssm_managed_instance" {
+  description = "Attach AmazonSSMManagedInstanceCore to the role the module creates (Session Manager access to the instances)."
+  type        = bool
+  default     = false
 }
 
 variable "tags" {
