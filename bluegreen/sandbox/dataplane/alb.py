@@ -120,6 +120,7 @@ class LoadBalancers:
         self._lock = threading.RLock()
         self._balancers: dict[str, _Balancer] = {}
         self._health: dict[str, list[dict[str, Any]]] = {}
+        self._attached: set[str] = set()  # target groups some listener forwards to
         self._attributes: dict[str, tuple[float, float]] = {}  # group ARN -> (read at, deregistration delay)
         self._names: dict[str, list[metrics.Dims]] = {}  # frontend/backend name -> dimensions its requests count under
         self._ports_file = state_dir / "ports.json"
@@ -220,6 +221,7 @@ class LoadBalancers:
                 except AdapterError as e:
                     errors.append(e)
             self._health = {arn: self._describe(arn, g, attached, now) for arn, g in groups.items()}
+            self._attached = attached
         if errors:
             raise errors[0]
 
@@ -378,19 +380,26 @@ class LoadBalancers:
     # -- what the API cannot answer ------------------------------------------------
 
     def target_health(self, target_group_arn: str) -> list[dict[str, Any]]:
-        """TargetHealthDescriptions as DescribeTargetHealth returns them (all registered and draining targets)."""
-        with self._lock:
-            known = self._health.get(target_group_arn)
-        if known is not None:
-            return [dict(d) for d in known]
-        try:  # created since the last reconcile: not yet behind a proxy
-            tg = self.elbv2.describe_target_groups(TargetGroupArns=[target_group_arn])["TargetGroups"][0]
-            g = self._group(tg)
+        """TargetHealthDescriptions as DescribeTargetHealth returns them: every registered target, then the draining.
+
+        The registered targets are read from the API now, so a target registered a moment ago is
+        `initial` at once, as on AWS, before the next reconcile hands it to the proxy.
+        """
+        try:
+            found = self.elbv2.describe_target_health(TargetGroupArn=target_group_arn)["TargetHealthDescriptions"]
         except ClientError as e:
-            raise TargetGroupNotFound(target_group_arn) from e
-        listened = bool(tg.get("LoadBalancerArns"))
-        state = health.INITIAL_REGISTERING if listened else health.NOT_IN_USE
-        return [health.description(t, p, self._hc_port(g, p), state) for t, p in g.targets]
+            if e.response.get("Error", {}).get("Code") == "TargetGroupNotFound":
+                raise TargetGroupNotFound(target_group_arn) from e
+            raise
+        with self._lock:
+            known = {d["Target"]["Id"]: d for d in self._health.get(target_group_arn, [])}
+            attached = target_group_arn in self._attached
+        out = []
+        for d in found:
+            target_id, port = d["Target"]["Id"], int(d["Target"].get("Port", 80))
+            state = health.INITIAL_REGISTERING if attached else health.NOT_IN_USE
+            out.append(dict(known.pop(target_id, {}) or health.description(target_id, port, str(port), state)))
+        return out + [dict(d) for d in known.values() if d["TargetHealth"]["State"] == "draining"]
 
     def status(self) -> dict[str, Any]:
         with self._lock:

@@ -101,6 +101,8 @@ def render(config: ProxyConfig) -> str:
         lines += [
             f"backend {b.name}",
             "  balance roundrobin",
+            # No healthy target: answer 503 now, as an ALB does, rather than queue until a timeout.
+            "  http-request return status 503 if { nbsrv lt 1 }",
             "  option httpchk",
             f"  http-check send meth GET uri {c.path} ver HTTP/1.1 hdr Host {HOST}",
             f"  http-check expect status {c.matcher}",
