@@ -63,7 +63,7 @@ def make_world(moto_target: AwsTarget, tmp_path: Path) -> Iterator[Callable[...,
             settings=DataPlaneSettings(**settings),
         )
         world = World(elbv2, ec2, c["cloudwatch"], lb_arn, listener, groups, dataplane, addresses)
-        stop = threading.Event()
+        stop = world.stop_reconciling
 
         def loop() -> None:
             while not stop.wait(RECONCILE_EVERY_S):

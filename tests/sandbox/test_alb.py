@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from bluegreen.errors import AdapterError
+from bluegreen.errors import AdapterError, MissingToolError
 from bluegreen.sandbox.dataplane.alb import LoadBalancers
 from bluegreen.sandbox.dataplane.settings import DataPlaneSettings
 from tests.sandbox.world import World, wait_for
@@ -234,3 +234,46 @@ def test_a_taken_port_is_a_clear_error_and_nothing_is_left_running(
         finally:
             dataplane.close()
     assert running_haproxies(state) == []
+
+
+def test_a_proxy_left_by_a_killed_data_plane_is_stopped_by_the_next(make_world: Callable[..., World]) -> None:
+    world = make_world()
+    world.stop_reconciling.set()  # the first data plane stops reconciling, as if killed: its proxy is left running
+    time.sleep(0.5)
+    state_dir = world.dataplane.state_dir
+    left = next(iter(world.dataplane.status().values()))["proxy"]["pid"]
+    assert running_haproxies(state_dir) == [left]
+    second = LoadBalancers(
+        state_dir=state_dir,
+        elbv2=world.elbv2,
+        cloudwatch=world.cloudwatch,
+        address_of=world.addresses.get,
+        settings=DataPlaneSettings(),
+    )
+    try:
+        second.reconcile()
+        pid = next(iter(second.status().values()))["proxy"]["pid"]
+        assert pid != left and running_haproxies(state_dir) == [pid]
+    finally:
+        second.close()
+    assert running_haproxies(state_dir) == []
+
+
+def test_a_proxy_that_cannot_start_is_a_clear_error(make_world: Callable[..., World], tmp_path: Path) -> None:
+    world = make_world()
+    dataplane = LoadBalancers(
+        state_dir=tmp_path / "nobinary",
+        elbv2=world.elbv2,
+        cloudwatch=world.cloudwatch,
+        address_of=world.addresses.get,
+        settings=DataPlaneSettings(haproxy_bin="no-such-haproxy"),
+    )
+    try:
+        with pytest.raises(MissingToolError) as caught:
+            dataplane.reconcile()
+        assert "no-such-haproxy is not installed" in str(caught.value)
+        assert "scripts/install-system-packages" in str(caught.value)
+        assert next(iter(dataplane.status().values()))["proxy"]["state"] == "failed"
+    finally:
+        dataplane.close()
+    assert running_haproxies(tmp_path / "nobinary") == []

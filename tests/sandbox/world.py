@@ -93,6 +93,7 @@ class World:
     addresses: dict[str, tuple[str, int]] = field(default_factory=dict)  # instance id -> app address
     apps: list[App] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)  # what reconcile raised, in the background loop
+    stop_reconciling: threading.Event = field(default_factory=threading.Event)  # set: the background loop ends
 
     def instance(self, app: App | None, colour: str, *, register: bool = True) -> str:
         """A moto instance served by `app` (None: no process), registered with the colour's group."""

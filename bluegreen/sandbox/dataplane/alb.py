@@ -30,7 +30,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from bluegreen.errors import AdapterError
+from bluegreen.errors import AdapterError, BluegreenError
 from bluegreen.sandbox.dataplane import haproxy, health, metrics
 from bluegreen.sandbox.dataplane.settings import DataPlaneSettings
 
@@ -204,7 +204,7 @@ class LoadBalancers:
         """Make the proxies match the API. A proxy that cannot start is reported (status, and raised) after the rest."""
         lbs, listeners, groups = self._read_api()
         now = time.monotonic()
-        errors: list[AdapterError] = []
+        errors: list[BluegreenError] = []
         with self._lock:
             for arn in [a for a in self._balancers if a not in lbs]:
                 self._stop(self._balancers.pop(arn))
@@ -218,7 +218,7 @@ class LoadBalancers:
                 attached |= used
                 try:
                     self._reconcile_one(lb, [groups[g] for g in sorted(used)], now)
-                except AdapterError as e:
+                except BluegreenError as e:
                     errors.append(e)
             self._health = {arn: self._describe(arn, g, attached, now) for arn, g in groups.items()}
             self._attached = attached
@@ -273,11 +273,13 @@ class LoadBalancers:
     def _restart(
         self, lb: _Balancer, config: haproxy.ProxyConfig, backends: dict[str, str], groups: list[GroupView], now: float
     ) -> None:
+        config_path = lb.directory / "haproxy.cfg"
+        if lb.process is None:  # a pid file without a process of ours: a proxy left by a killed data plane
+            haproxy.stop_stale(lb.directory / "haproxy.pid", config_path)
         self._stop(lb)
         lb.config, lb.backends, lb.maps, lb.servers = config, backends, {}, {}
         for f in config.frontends:
             Path(f.map_file).write_text("")
-        config_path = lb.directory / "haproxy.cfg"
         config_path.write_text(haproxy.render(config))
         try:
             lb.process = haproxy.start(
@@ -287,7 +289,7 @@ class LoadBalancers:
                 lb.runtime,
                 timeout_s=self.settings.proxy_start_timeout_s,
             )
-        except AdapterError as e:
+        except BluegreenError as e:
             lb.process, lb.error, lb.retry_at = None, str(e), now + RETRY_START_S
             raise
         lb.error = ""
@@ -314,10 +316,15 @@ class LoadBalancers:
                 c = g.check
                 checks = f"check inter {c.interval_s}s rise {c.healthy_threshold} fall {c.unhealthy_threshold}"
                 rt.must(f"add server {name} {host}:{p} weight 0 {checks}")
-                rt.must(f"enable health {name}")
-                rt.must(f"enable server {name}")
-                rt.must(f"set server {name} health down")
-                rt.must(f"set server {name} weight 1")
+                try:
+                    rt.must(f"enable health {name}")
+                    rt.must(f"enable server {name}")
+                    rt.must(f"set server {name} health down")
+                    rt.must(f"set server {name} weight 1")
+                except AdapterError:
+                    rt.ask(f"set server {name} state maint")  # not half-added: the next reconcile starts over
+                    rt.ask(f"del server {name}")
+                    raise
                 servers[target_id] = _Server(address, now, port)
                 continue
             if s.drain_until is not None:
@@ -437,8 +444,16 @@ class LoadBalancers:
         }
 
     def publish_metrics(self, now: float) -> None:
+        """Publish every period that closed at least the lag before `now` (epoch seconds, as the proxy's log)."""
         for start, counts in self.periods.take_due(now):
-            metrics.publish(self.cloudwatch, list(metrics.datums(start, counts)))
+            try:
+                metrics.publish(self.cloudwatch, list(metrics.datums(start, counts)))
+            except (BotoCoreError, ClientError) as e:
+                raise AdapterError(
+                    f"the data plane could not publish the load balancer metrics: {e}",
+                    where=str(self.cloudwatch.meta.endpoint_url),
+                    hint="check `bluegreen sandbox status`; run `bluegreen sandbox up` if the API is down",
+                ) from e
 
     def _read_log(self) -> None:
         while not self._closing.is_set():

@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -200,6 +201,24 @@ class Process:
                 return
             except subprocess.TimeoutExpired:
                 continue
+
+
+def stop_stale(pid_file: Path, config_path: Path) -> None:
+    """Stop a proxy left by a data plane that was killed: only if that pid still runs this very config."""
+    try:
+        pid = int(pid_file.read_text())
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except (OSError, ValueError):
+        return
+    if str(config_path) not in cmdline.split("\0"):
+        return
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
+        time.sleep(0.05)
+    if Path(f"/proc/{pid}").exists():
+        os.kill(pid, signal.SIGKILL)
+    pid_file.unlink(missing_ok=True)
 
 
 def start(binary: str, config_path: Path, log_path: Path, runtime: Runtime, *, timeout_s: float) -> Process:
