@@ -90,6 +90,21 @@ def test_a_weight_change_never_fails_a_kept_alive_request(make_world: Callable[.
     assert answered["blue"] - blue_before <= 3  # at 0 % the old colour got nothing more (a request in flight at most)
 
 
+def test_a_weight_change_can_take_effect_late_as_on_aws(make_world: Callable[..., World]) -> None:
+    world = make_world(change_delay_s=3.0, propagation_s=4.0)
+    world.instance(world.app("blue"), "blue")
+    world.instance(world.app("green"), "green")
+    wait_for(lambda: healthy(world, "blue", 1)() and healthy(world, "green", 1)(), 15, "both healthy", world.why)
+    conn = keep_alive(world.url())
+    world.weights(0, 100)
+    changed = time.monotonic()
+    late = Counter(get(conn)[1] for _ in range(5000) if time.monotonic() - changed < 2.0)
+    assert set(late) == {"blue"}  # the API says green; the proxies have not followed yet
+    took = wait_for(lambda: get(conn)[1] == "green", 5, "green serving") + 2.0
+    assert took <= 4.0 + 0.5
+    assert all(get(conn)[1] == "green" for _ in range(50))
+
+
 def test_a_new_target_is_healthy_only_after_the_threshold_and_gets_no_request_before(
     make_world: Callable[..., World],
 ) -> None:

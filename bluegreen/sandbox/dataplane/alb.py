@@ -82,6 +82,7 @@ class _Balancer:
     retry_at: float = 0.0
     listeners: list[ListenerView] = field(default_factory=list)
     maps: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    pending: dict[str, tuple[list[tuple[str, str]], float]] = field(default_factory=dict)  # listener -> (map, due)
     backends: dict[str, str] = field(default_factory=dict)  # target group ARN -> backend name
     servers: dict[str, dict[str, _Server]] = field(default_factory=dict)  # group ARN -> target id -> server
     stats: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
@@ -261,10 +262,18 @@ class LoadBalancers:
             self._restart(lb, config, backends, groups, now)
         for x, f in zip(lb.listeners, frontends, strict=True):
             entries = haproxy.weight_ranges({backends[g]: w for g, w in x.weights.items() if g in backends})
-            if lb.maps.get(x.arn) != entries:
-                lb.runtime.replace_map(f.map_file, entries)
-                Path(f.map_file).write_text(haproxy.map_text(entries))  # a restart starts from the same weights
-                lb.maps[x.arn] = entries
+            if lb.maps.get(x.arn) == entries:
+                lb.pending.pop(x.arn, None)
+                continue
+            if x.arn in lb.maps and self.settings.change_delay_s > 0:  # a change, not the proxy's first weights
+                if lb.pending.get(x.arn, (None, 0.0))[0] != entries:
+                    lb.pending[x.arn] = (entries, now + self.settings.change_delay_s)
+                if now < lb.pending[x.arn][1]:
+                    continue
+            lb.runtime.replace_map(f.map_file, entries)
+            Path(f.map_file).write_text(haproxy.map_text(entries))  # a restart starts from the same weights
+            lb.maps[x.arn] = entries
+            lb.pending.pop(x.arn, None)
         rows = {(r["pxname"], r["svname"]): r for r in lb.runtime.stat()}
         lb.stats = rows
         for g in groups:
@@ -277,7 +286,7 @@ class LoadBalancers:
         if lb.process is None:  # a pid file without a process of ours: a proxy left by a killed data plane
             haproxy.stop_stale(lb.directory / "haproxy.pid", config_path)
         self._stop(lb)
-        lb.config, lb.backends, lb.maps, lb.servers = config, backends, {}, {}
+        lb.config, lb.backends, lb.maps, lb.servers, lb.pending = config, backends, {}, {}, {}
         for f in config.frontends:
             Path(f.map_file).write_text("")
         config_path.write_text(haproxy.render(config))

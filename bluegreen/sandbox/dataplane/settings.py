@@ -10,6 +10,9 @@ class DataPlaneSettings:
     # Longest delay between an API change (ModifyListener, RegisterTargets, ...) and the proxies
     # following it. AWS reports seconds to tens of seconds; reconciling is cheaper, so 1 s holds.
     propagation_s: float = 1.0
+    # How long the proxies wait before following a weight change they have seen: 0 by default; tens of
+    # seconds reproduce what AWS reports, for tests of late propagation. Keep it below propagation_s.
+    change_delay_s: float = 0.0
     # AWS publishes ALB metrics per 60 s period, about a minute after it closes.
     metric_period_s: int = 60
     metric_lag_s: float = 60.0
