@@ -28,10 +28,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
 from bluegreen.errors import AdapterError, BluegreenError
-from bluegreen.sandbox.dataplane import haproxy, health, metrics
+from bluegreen.sandbox.dataplane import api, haproxy, health, metrics
+from bluegreen.sandbox.dataplane.api import GroupView, ListenerView, lb_key, tg_key
 from bluegreen.sandbox.dataplane.settings import DataPlaneSettings
 
 AddressOf = Callable[[str], tuple[str, int] | None]
@@ -44,22 +45,6 @@ RETRY_START_S = 5.0
 
 class TargetGroupNotFound(LookupError):
     pass
-
-
-@dataclass(frozen=True)
-class ListenerView:
-    arn: str
-    api_port: int
-    weights: dict[str, int]  # target group ARN -> forward weight
-
-
-@dataclass(frozen=True)
-class GroupView:
-    arn: str
-    key: str  # targetgroup/<name>/<id>, CloudWatch's TargetGroup dimension
-    check: haproxy.HealthCheck
-    health_check_port: str
-    targets: list[tuple[str, int]]  # registered (id, port), in the API's order
 
 
 @dataclass
@@ -90,16 +75,6 @@ class _Balancer:
     @property
     def runtime(self) -> haproxy.Runtime:
         return haproxy.Runtime(str(self.directory / "rt.sock"))
-
-
-def lb_key(arn: str) -> str:
-    """The part of an ARN CloudWatch uses as the LoadBalancer dimension: `app/<name>/<id>`."""
-    return arn.split(":loadbalancer/", 1)[-1]
-
-
-def tg_key(arn: str) -> str:
-    """The part of an ARN CloudWatch uses as the TargetGroup dimension: `targetgroup/<name>/<id>`."""
-    return "targetgroup/" + arn.split(":targetgroup/", 1)[-1]
 
 
 class LoadBalancers:
@@ -139,63 +114,11 @@ class LoadBalancers:
 
     # -- the API's state -------------------------------------------------------
 
-    def _read_api(self) -> tuple[dict[str, str], dict[str, list[ListenerView]], dict[str, GroupView]]:
-        try:
-            lbs = {
-                lb["LoadBalancerArn"]: lb["Type"]
-                for page in self.elbv2.get_paginator("describe_load_balancers").paginate()
-                for lb in page["LoadBalancers"]
-            }
-            listeners = {arn: [self._listener(x) for x in self._listeners(arn)] for arn, kind in lbs.items()}
-            groups = {}
-            for page in self.elbv2.get_paginator("describe_target_groups").paginate():
-                for tg in page["TargetGroups"]:
-                    groups[tg["TargetGroupArn"]] = self._group(tg)
-        except (BotoCoreError, ClientError) as e:
-            raise AdapterError(
-                f"the data plane could not read the load balancers from the sandbox API: {e}",
-                where=str(self.elbv2.meta.endpoint_url),
-                hint="check `bluegreen sandbox status`; run `bluegreen sandbox up` if the API is down",
-            ) from e
-        return lbs, listeners, groups
-
-    def _listeners(self, lb_arn: str) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = self.elbv2.describe_listeners(LoadBalancerArn=lb_arn)["Listeners"]
-        return [x for x in found if x.get("Protocol", "HTTP") in ("HTTP", "HTTPS")]
-
-    @staticmethod
-    def _listener(x: dict[str, Any]) -> ListenerView:
-        weights: dict[str, int] = {}
-        for action in x.get("DefaultActions", []):
-            if action.get("Type") != "forward":
-                continue
-            groups = action.get("ForwardConfig", {}).get("TargetGroups")
-            if groups:
-                weights = {g["TargetGroupArn"]: int(g.get("Weight", 1)) for g in groups}
-            elif action.get("TargetGroupArn"):
-                weights = {action["TargetGroupArn"]: 1}
-        return ListenerView(x["ListenerArn"], int(x.get("Port", 80)), weights)
-
-    def _group(self, tg: dict[str, Any]) -> GroupView:
-        arn = tg["TargetGroupArn"]
-        described = self.elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]
-        check = haproxy.HealthCheck(
-            path=tg.get("HealthCheckPath") or "/",
-            interval_s=int(tg.get("HealthCheckIntervalSeconds", 30)),
-            timeout_s=int(tg.get("HealthCheckTimeoutSeconds", 5)),
-            healthy_threshold=int(tg.get("HealthyThresholdCount", 5)),
-            unhealthy_threshold=int(tg.get("UnhealthyThresholdCount", 2)),
-            matcher=str(tg.get("Matcher", {}).get("HttpCode", "200")),
-        )
-        targets = [(d["Target"]["Id"], int(d["Target"].get("Port", tg.get("Port", 80)))) for d in described]
-        return GroupView(arn, tg_key(arn), check, str(tg.get("HealthCheckPort", "traffic-port")), targets)
-
     def _deregistration_delay(self, arn: str, now: float) -> float:
         read_at, delay = self._attributes.get(arn, (-ATTRIBUTES_REFRESH_S, 300.0))
         if now - read_at >= ATTRIBUTES_REFRESH_S:
-            attrs = self.elbv2.describe_target_group_attributes(TargetGroupArn=arn)["Attributes"]
-            values = {a["Key"]: a["Value"] for a in attrs}
-            delay = float(values.get("deregistration_delay.timeout_seconds", 300))
+            with api.api_errors("read a target group's deregistration delay", self.elbv2):
+                delay = api.deregistration_delay(self.elbv2, arn)
             self._attributes[arn] = (now, delay)
         return delay
 
@@ -203,7 +126,8 @@ class LoadBalancers:
 
     def reconcile(self) -> None:
         """Make the proxies match the API. A proxy that cannot start is reported (status, and raised) after the rest."""
-        lbs, listeners, groups = self._read_api()
+        state = api.read(self.elbv2)
+        lbs, listeners, groups = state.balancers, state.listeners, state.groups
         now = time.monotonic()
         errors: list[BluegreenError] = []
         with self._lock:
@@ -455,14 +379,8 @@ class LoadBalancers:
     def publish_metrics(self, now: float) -> None:
         """Publish every period that closed at least the lag before `now` (epoch seconds, as the proxy's log)."""
         for start, counts in self.periods.take_due(now):
-            try:
+            with api.api_errors("publish the load balancer metrics", self.cloudwatch):
                 metrics.publish(self.cloudwatch, list(metrics.datums(start, counts)))
-            except (BotoCoreError, ClientError) as e:
-                raise AdapterError(
-                    f"the data plane could not publish the load balancer metrics: {e}",
-                    where=str(self.cloudwatch.meta.endpoint_url),
-                    hint="check `bluegreen sandbox status`; run `bluegreen sandbox up` if the API is down",
-                ) from e
 
     def _read_log(self) -> None:
         while not self._closing.is_set():

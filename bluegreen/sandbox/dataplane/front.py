@@ -83,12 +83,16 @@ def response_xml(described: list[dict[str, Any]], request_id: str) -> bytes:
     ).encode()
 
 
-def not_found_xml(arn: str, request_id: str) -> bytes:
+def error_xml(code: str, message: str, request_id: str, kind: str = "Receiver") -> bytes:
     return (
-        f'<ErrorResponse xmlns="{XMLNS}"><Error><Type>Sender</Type><Code>TargetGroupNotFound</Code>'
-        f"<Message>Target groups &apos;{escape(arn)}&apos; not found</Message></Error>"
+        f'<ErrorResponse xmlns="{XMLNS}"><Error><Type>{kind}</Type><Code>{code}</Code>'
+        f"<Message>{escape(message)}</Message></Error>"
         f"<RequestId>{request_id}</RequestId></ErrorResponse>"
     ).encode()
+
+
+def not_found_xml(arn: str, request_id: str) -> bytes:
+    return error_xml("TargetGroupNotFound", f"Target groups '{arn}' not found", request_id, "Sender")
 
 
 class _Server(ThreadingHTTPServer):
@@ -145,6 +149,9 @@ class _Handler(BaseHTTPRequestHandler):
             described = self.server.target_health(arn)
         except LookupError:
             self._answer(400, {"Content-Type": "text/xml"}, not_found_xml(arn, request_id))
+            return
+        except Exception as e:  # the data plane could not tell (the API behind it is down): AWS's 500, retried by SDKs
+            self._answer(500, {"Content-Type": "text/xml"}, error_xml("InternalFailure", str(e), request_id))
             return
         payload = response_xml(select(described, asked_targets(fields)), request_id)
         self._answer(200, {"Content-Type": "text/xml", "x-amzn-RequestId": request_id}, payload)
