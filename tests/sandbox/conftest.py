@@ -72,16 +72,17 @@ def make_world(moto_target: AwsTarget, tmp_path: Path) -> Iterator[Callable[...,
                 except Exception as e:  # the tests read the outcome through status(), traffic and this list
                     world.errors.append(repr(e))
 
-        dataplane.reconcile()
         thread = threading.Thread(target=loop, daemon=True)
+        made.append((world, stop, thread))  # closed at teardown even if the first reconcile fails
+        dataplane.reconcile()
         thread.start()
-        made.append((world, stop, thread))
         return world
 
     yield make
     for world, stop, thread in made:
         stop.set()
-        thread.join(timeout=10)
+        if thread.is_alive():
+            thread.join(timeout=10)
         world.dataplane.close()
         for app in world.apps:
             app.stop()
