@@ -1,0 +1,1 @@
+"""The sandbox: AWS at a loopback endpoint, control plane (moto) and data plane (processes and proxies)."""
