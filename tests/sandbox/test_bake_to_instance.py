@@ -8,7 +8,6 @@ composition root); then a group of that AMI, run by the data plane.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,7 @@ from bluegreen.config import load
 from bluegreen.factory import sandbox_bake_variables
 from bluegreen.sandbox.dataplane import imagestore
 from bluegreen.sandbox.dataplane.instances import Instances
-from tests.sandbox.world import EXAMPLE_APP, REPO, World, cloud_config, get, wait_for
+from tests.sandbox.world import EXAMPLE_APP, REPO, SECRET_REF, World, cloud_config, get, make_world, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -28,22 +27,8 @@ TEMPLATE = REPO / "packer" / "app.pkr.hcl"
 
 @pytest.fixture
 def world(aws_env: str) -> World:
-    w = World(AwsTarget("us-east-1", aws_env))
-    w.client("ssm").put_parameter(Name="/bluegreen/demo/app-secret", Value="s3cr3t", Type="SecureString")
-    return w
-
-
-@pytest.fixture
-def instances(world: World, tmp_path: Path) -> Iterator[Instances]:
-    made = Instances(
-        state_dir=tmp_path,
-        autoscaling=world.client("autoscaling"),
-        ec2=world.client("ec2"),
-        ssm=world.client("ssm"),
-        secretsmanager=world.client("secretsmanager"),
-    )
-    yield made
-    made.close()
+    """A freshly reset moto server: the bake tests count images."""
+    return make_world(AwsTarget("us-east-1", aws_env))
 
 
 def test_an_instance_of_a_sandbox_baked_ami_runs_the_baked_release(
@@ -72,8 +57,7 @@ def test_an_instance_of_a_sandbox_baked_ami_runs_the_baked_release(
     assert (entry.app_dir / "app.py").read_bytes() == (EXAMPLE_APP / "app.py").read_bytes()
     assert [p.name for p in instances.image_store.iterdir()] == [result.source_hash]  # no temporary left
 
-    secret = {"APP_SECRET": "ssm:/bluegreen/demo/app-secret"}
-    [instance] = world.instances_of(world.group(result.ami, cloud_config({}, secret)))
+    [instance] = world.instances_of(world.group(result.ami, cloud_config({}, SECRET_REF)))
     wait_for(instances.reconcile, lambda: instances.address_of(instance) is not None)
     assert get(instances.address_of(instance) or ("", 0), "/version") == (200, "version v3\n")
     assert instances.status()[instance]["image"] == result.ami

@@ -18,19 +18,11 @@ from typing import Any
 
 import pytest
 
-from bluegreen.adapters.aws.session import AwsTarget
 from bluegreen.sandbox.dataplane import imagestore
 from bluegreen.sandbox.dataplane.daemon import read_status, status_path
-from tests.sandbox.world import EXAMPLE_APP, World, cloud_config, get, group_members
+from tests.sandbox.world import EXAMPLE_APP, SECRET_REF, World, cloud_config, get, group_members
 
 _hashes = itertools.count(1000)
-
-
-@pytest.fixture(scope="module")
-def world(moto_target: AwsTarget) -> World:
-    w = World(moto_target)
-    w.client("ssm").put_parameter(Name="/bluegreen/test/app-secret", Value="s3cr3t", Type="SecureString")
-    return w
 
 
 @pytest.fixture
@@ -48,8 +40,7 @@ def daemon(world: World, tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
 def baked_group(world: World, state_dir: Path, version: str, desired: int) -> list[str]:
     source_hash = f"{next(_hashes):064x}"
     imagestore.record(imagestore.store_dir(state_dir), source_hash, EXAMPLE_APP, version)
-    secret = {"APP_SECRET": "ssm:/bluegreen/test/app-secret"}
-    return world.instances_of(world.group(world.image(source_hash), cloud_config({}, secret), desired=desired))
+    return world.instances_of(world.group(world.image(source_hash), cloud_config({}, SECRET_REF), desired=desired))
 
 
 def status_until(state_dir: Path, done: Callable[[dict[str, Any]], bool], timeout_s: float = 30.0) -> dict[str, Any]:

@@ -8,37 +8,14 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from bluegreen.adapters.aws.session import AwsTarget
 from bluegreen.sandbox.dataplane import imagestore
 from bluegreen.sandbox.dataplane.instances import FAILED, LISTENING, NOT_STARTED, Instances
-from tests.sandbox.world import EXAMPLE_APP, World, alive, cloud_config, get, group_members, wait_for
+from tests.sandbox.world import EXAMPLE_APP, SECRET_REF, World, alive, cloud_config, get, group_members, wait_for
 
 _hashes = itertools.count(1)
-SECRET_REF = {"APP_SECRET": "ssm:/bluegreen/test/app-secret"}
-
-
-@pytest.fixture(scope="module")
-def world(moto_target: AwsTarget) -> World:
-    w = World(moto_target)
-    w.client("ssm").put_parameter(Name="/bluegreen/test/app-secret", Value="s3cr3t", Type="SecureString")
-    return w
-
-
-@pytest.fixture
-def instances(world: World, tmp_path: Path) -> Iterator[Instances]:
-    made = Instances(
-        state_dir=tmp_path,
-        autoscaling=world.client("autoscaling"),
-        ec2=world.client("ec2"),
-        ssm=world.client("ssm"),
-        secretsmanager=world.client("secretsmanager"),
-    )
-    yield made
-    made.close()
 
 
 @pytest.fixture(autouse=True)

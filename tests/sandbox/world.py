@@ -16,6 +16,8 @@ from bluegreen.adapters.aws.session import AwsTarget, client
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_APP = REPO / "examples" / "app"
+SECRET_PARAM = "/bluegreen/test/app-secret"
+SECRET_REF = {"APP_SECRET": f"ssm:{SECRET_PARAM}"}
 _names = itertools.count(1)
 
 
@@ -92,6 +94,13 @@ class World:
 
     def delete(self, group: str) -> None:
         self.client("autoscaling").delete_auto_scaling_group(AutoScalingGroupName=group, ForceDelete=True)
+
+
+def make_world(target: AwsTarget) -> World:
+    """A world whose SSM holds the app's secret (SECRET_PARAM)."""
+    world = World(target)
+    world.client("ssm").put_parameter(Name=SECRET_PARAM, Value="s3cr3t", Type="SecureString")
+    return world
 
 
 def wait_for(reconcile: Callable[[], None], done: Callable[[], bool], *, timeout_s: float = 20.0) -> None:
