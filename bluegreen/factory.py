@@ -64,7 +64,16 @@ def make_platform(config: Config, env: Environment, progress: Callable[[str], No
         return build_local_platform(config, env)
     from bluegreen.adapters.aws.platform import build_aws_platform
 
-    return build_aws_platform(config, env, aws_target(config), progress)
+    return build_aws_platform(config, env, aws_target(config), progress, sandbox_bake_variables(config))
+
+
+def sandbox_bake_variables(config: Config) -> dict[str, str]:
+    """In the sandbox a bake also records the release where the data plane runs it from (moto keeps no disks)."""
+    if config.aws.endpoint_url != "sandbox":
+        return {}
+    from bluegreen.sandbox.dataplane import imagestore
+
+    return {"image_store": str(imagestore.store_dir(state_dir(config)).resolve())}
 
 
 def require_tools(env: Environment, *, baking: bool) -> None:

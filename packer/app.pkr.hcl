@@ -114,6 +114,12 @@ variable "app_port" {
   default = 80
 }
 
+variable "image_store" {
+  type        = string
+  default     = ""
+  description = "Empty on AWS. The sandbox's image store directory: the release is recorded there too, by source hash."
+}
+
 variable "manifest_path" {
   type        = string
   default     = "packer-manifest.json"
@@ -129,6 +135,7 @@ locals {
   ami_name                  = "bluegreen-${var.environment}-${local.name_version}-${substr(var.source_hash, 0, 12)}-${local.stamp}-${substr(uuidv4(), 0, 8)}"
   provision                 = var.communicator != "none"
   skip_without_communicator = local.provision ? [] : ["amazon-ebs.app"]
+  skip_without_image_store  = var.image_store != "" ? [] : ["amazon-ebs.app"]
 
   tags = {
     Name        = "bluegreen ${var.environment} ${var.version}"
@@ -227,6 +234,21 @@ build {
       "APP_PORT=${var.app_port}",
     ]
     execute_command = "chmod +x {{ .Path }}; sudo env {{ .Vars }} {{ .Path }}"
+  }
+
+  # Runs on the machine running Packer, needs no communicator: moto keeps no
+  # disks, so the sandbox's data plane finds the release of an AMI here.
+  provisioner "shell-local" {
+    except          = local.skip_without_image_store
+    script          = "${path.root}/provision/record-image.sh"
+    execute_command = ["/bin/sh", "-c", "{{.Vars}} /bin/sh {{.Script}}"]
+    environment_vars = [
+      "IMAGE_STORE=${var.image_store}",
+      "SOURCE_HASH=${var.source_hash}",
+      "APP_VERSION=${var.version}",
+      "APP_ARTIFACT=${var.app_artifact}",
+      "WSGI_APP=${var.wsgi_app}",
+    ]
   }
 
   post-processor "manifest" {

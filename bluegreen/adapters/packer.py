@@ -408,6 +408,7 @@ class PackerBaker:
         instance_type: str = "",
         source_paths: Mapping[str, Path] | None = None,
         variables: Mapping[str, str] | None = None,
+        host_variables: Mapping[str, str] | None = None,
         packer: str = TOOL,
         progress: Progress = _quiet,
         timeout_s: float = DEFAULT_TIMEOUT_S,
@@ -420,6 +421,9 @@ class PackerBaker:
         self.instance_type = instance_type
         self.source_paths = dict(source_paths or {})
         self.variables = dict(variables or {})
+        # Where things go on this machine, not what the image is made of: passed to Packer, never hashed,
+        # so the same release hashes the same everywhere.
+        self.host_variables = dict(host_variables or {})
         self.packer = packer
         self.progress = progress
         self.timeout_s = timeout_s
@@ -427,7 +431,13 @@ class PackerBaker:
 
     @classmethod
     def from_config(
-        cls, config: Config, environment: Environment, target: AwsTarget, *, progress: Progress = _quiet
+        cls,
+        config: Config,
+        environment: Environment,
+        target: AwsTarget,
+        *,
+        progress: Progress = _quiet,
+        host_variables: Mapping[str, str] | None = None,
     ) -> PackerBaker:
         """Reads `environment.bake`: template, artifact (empty: `local.app`), source_ami,
         source_paths, instance_type, variables. Paths are relative to the config file."""
@@ -440,6 +450,7 @@ class PackerBaker:
             instance_type=bake.instance_type,
             source_paths={f"source_paths/{p}": config.resolve(p) for p in bake.source_paths},
             variables=bake.variables,
+            host_variables=host_variables,
             progress=progress,
         )
 
@@ -522,7 +533,7 @@ class PackerBaker:
                 manifest_path=manifest,
                 source_ami=self.source_ami,
                 instance_type=self.instance_type,
-                extra=self.variables,
+                extra={**self.variables, **self.host_variables},
             )
             self._init(hint)
             argv = build_argv(self.template.resolve(), variables, packer=self.packer)

@@ -9,6 +9,7 @@ check, so it never receives users' requests.
     APP_STARTUP_DELAY   seconds of start-up work before /health answers 200 (default 0)
     APP_FAIL_SMOKE      "1": /version answers text without the version, a release that must fail its smoke check
     APP_MAINTENANCE_FILE  while this file exists /health answers 503 (take a release out of service by hand)
+    APP_LATENCY_MS      milliseconds each request to / and /version takes (default 0): a slow release
 
 Pages:
     /          an HTML page naming the version
@@ -46,6 +47,7 @@ VERSION = os.environ.get("APP_VERSION", "dev")
 STARTUP_DELAY_S = float(os.environ.get("APP_STARTUP_DELAY", "0") or 0)
 FAIL_SMOKE = os.environ.get("APP_FAIL_SMOKE", "") == "1"
 MAINTENANCE_FILE = os.environ.get("APP_MAINTENANCE_FILE", "")
+LATENCY_S = float(os.environ.get("APP_LATENCY_MS", "0") or 0) / 1000
 MAX_SLOW_MS = 10_000
 
 _started = threading.Event()
@@ -95,6 +97,8 @@ def slow(query: str) -> tuple[str, bytes]:
 def application(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
     path = environ.get("PATH_INFO", "/")
     content_type = "text/plain; charset=utf-8"
+    if LATENCY_S > 0 and path in ("/", "/version"):
+        time.sleep(LATENCY_S)
     if path == "/":
         status, body, content_type = "200 OK", index_page(), "text/html; charset=utf-8"
     elif path == "/version":

@@ -16,7 +16,14 @@ _fresh = itertools.count()
 
 
 def load_app(monkeypatch: pytest.MonkeyPatch, **env: str) -> ModuleType:
-    for name in ("APP_SECRET", "APP_VERSION", "APP_STARTUP_DELAY", "APP_FAIL_SMOKE", "APP_MAINTENANCE_FILE"):
+    for name in (
+        "APP_SECRET",
+        "APP_VERSION",
+        "APP_STARTUP_DELAY",
+        "APP_FAIL_SMOKE",
+        "APP_MAINTENANCE_FILE",
+        "APP_LATENCY_MS",
+    ):
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -79,3 +86,14 @@ def test_slow_page_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     app = load_app(monkeypatch, APP_SECRET="s", APP_VERSION="v1")
     assert get(app, "/slow", "ms=20") == ("200 OK", "slept 20 ms on v1\n")
     assert get(app, "/slow", "ms=abc")[0] == "400 Bad Request"
+
+
+def test_latency_slows_the_pages_but_not_health(monkeypatch: pytest.MonkeyPatch) -> None:
+    app = load_app(monkeypatch, APP_SECRET="s", APP_VERSION="v1", APP_LATENCY_MS="150")
+    for path in ("/", "/version"):
+        started = time.monotonic()
+        assert get(app, path)[0] == "200 OK"
+        assert time.monotonic() - started >= 0.15
+    started = time.monotonic()
+    assert get(app, "/health")[0] == "200 OK"
+    assert time.monotonic() - started < 0.15

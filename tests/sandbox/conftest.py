@@ -1,4 +1,5 @@
-"""A sandbox load balancer in moto, its proxies reconciled as the daemon does, and real HTTP apps as its targets."""
+"""Fixtures for the data plane: a sandbox load balancer in moto with its proxies reconciled as the daemon does and
+real HTTP apps as its targets; and a sandbox world for the instances it runs."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ import pytest
 
 from bluegreen.adapters.aws.session import AwsTarget
 from bluegreen.sandbox.dataplane.alb import LoadBalancers
+from bluegreen.sandbox.dataplane.instances import Instances
 from bluegreen.sandbox.dataplane.settings import DataPlaneSettings
+from tests.sandbox import instances_world
 from tests.sandbox.world import RECONCILE_EVERY_S, World, clients
 
 
@@ -90,3 +93,22 @@ def make_world(moto_target: AwsTarget, tmp_path: Path) -> Iterator[Callable[...,
         world.elbv2.delete_load_balancer(LoadBalancerArn=world.lb_arn)
         for tg in world.groups.values():
             world.elbv2.delete_target_group(TargetGroupArn=tg)
+
+
+@pytest.fixture(scope="module")
+def world(moto_target: AwsTarget) -> instances_world.World:
+    return instances_world.make_world(moto_target)
+
+
+@pytest.fixture
+def instances(world: instances_world.World, tmp_path: Path) -> Iterator[Instances]:
+    """The instance half of the data plane, state in this test's own directory; closed after the test."""
+    made = Instances(
+        state_dir=tmp_path,
+        autoscaling=world.client("autoscaling"),
+        ec2=world.client("ec2"),
+        ssm=world.client("ssm"),
+        secretsmanager=world.client("secretsmanager"),
+    )
+    yield made
+    made.close()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from bluegreen.adapters.aws.alarms import CloudWatchAlarms
@@ -41,7 +41,11 @@ class ProvisionThenPreview:
 
 
 def build_aws_platform(
-    config: Config, env: Environment, target: AwsTarget, progress: Callable[[str], None] = lambda s: None
+    config: Config,
+    env: Environment,
+    target: AwsTarget,
+    progress: Callable[[str], None] = lambda s: None,
+    bake_host_variables: Mapping[str, str] | None = None,
 ) -> Platform:
     outputs = environment_outputs(config, env)
     if outputs is None:
@@ -50,7 +54,7 @@ def build_aws_platform(
             where=f"terraform state of environment {env.name}",
             hint=f"create it once: bluegreen env up {env.name} (in the sandbox: bluegreen sandbox up)",
         )
-    return assemble(config, env, target, outputs, progress)
+    return assemble(config, env, target, outputs, progress, bake_host_variables)
 
 
 def assemble(
@@ -59,6 +63,7 @@ def assemble(
     target: AwsTarget,
     outputs: AwsEnvironment,
     progress: Callable[[str], None] = lambda s: None,
+    bake_host_variables: Mapping[str, str] | None = None,
 ) -> Platform:
     slots = AwsProvisioner.from_config(config, env, outputs, target, progress=progress)
     traffic: Traffic
@@ -73,7 +78,7 @@ def assemble(
         verifier = HttpSmoke(alb.test_url, env.smoke)
     return Platform(
         name="aws",
-        baker=PackerBaker.from_config(config, env, target, progress=progress),
+        baker=PackerBaker.from_config(config, env, target, progress=progress, host_variables=bake_host_variables),
         provisioner=provisioner,
         health=AwsHealth.from_target(outputs, target, traffic=traffic),
         traffic=traffic,
