@@ -16,6 +16,12 @@ from tests.store_contract import ENV, StoreContract, StoreFactory, new_record, w
 _tables = itertools.count(1)
 
 
+@pytest.fixture(scope="module")
+def aws_target(one_request_at_a_time: AwsTarget) -> AwsTarget:
+    """DynamoDB's per-item ordering of conditional writes, which the racing writers rely on (see the fixture)."""
+    return one_request_at_a_time
+
+
 @pytest.fixture
 def table(aws_target: AwsTarget) -> str:
     """A new, empty table for each test (creating one in moto is instant)."""
