@@ -12,12 +12,13 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
+from bluegreen import cli_platforms
 from bluegreen import config as config_mod
+from bluegreen.cli_context import Context, F, json_option
 from bluegreen.errors import (
     EXIT_BAD_INPUT,
     EXIT_OK,
@@ -27,25 +28,6 @@ from bluegreen.errors import (
 )
 from bluegreen.model import Record, Status
 from bluegreen.output import Printer, clock_text
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-class Context:
-    def __init__(self, config_path: str, verbose: bool) -> None:
-        self.config_path = config_path
-        self.verbose = verbose
-        self._config: config_mod.Config | None = None
-
-    @property
-    def config(self) -> config_mod.Config:
-        if self._config is None:
-            self._config = config_mod.load(self.config_path)
-        return self._config
-
-
-def json_option(f: F) -> F:
-    return click.option("--json", "json_mode", is_flag=True, help="Machine-readable output (JSON).")(f)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -351,8 +333,9 @@ def _report(e: BluegreenError) -> None:
         click.echo(f"  next:  {e.hint}", err=True)
 
 
-# Commands of the platforms, registered from their own module.
-from bluegreen import cli_platforms  # noqa: E402,F401
+# Commands of the platforms, defined in their own module.
+for _command in cli_platforms.COMMANDS:
+    cli.add_command(_command)
 
 if __name__ == "__main__":
     main()

@@ -10,9 +10,11 @@
 
 The argv builder and every parser are pure and tested on recorded output
 (tests/packer/recorded/); `run_packer` is the one place the binary runs.
-The EC2 endpoint Packer talks to is the one the boto3 clients use (the
-AwsTarget, else AWS_ENDPOINT_URL as botocore reads it): Packer 1.6 ignores
-AWS_ENDPOINT_URL, so it is passed as the template's `ec2_endpoint`.
+The EC2 endpoint Packer talks to is the one the boto3 clients use
+(`session.endpoint_url`): Packer 1.6 ignores AWS_ENDPOINT_URL, so it is
+passed as the template's `ec2_endpoint`; the target's credentials go into
+Packer's own environment. The composition root (bluegreen/factory.py)
+builds the baker from the config.
 """
 
 from __future__ import annotations
@@ -32,8 +34,8 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from bluegreen import source_hash as hashing
-from bluegreen.adapters.aws.session import AwsTarget, client
-from bluegreen.config import Config, Environment
+from bluegreen.adapters.aws.session import AwsTarget, client, endpoint_url
+from bluegreen.adapters.environ import environ_with
 from bluegreen.errors import AdapterError, ConfigError, MissingToolError, ToolError
 from bluegreen.ports import BakeResult
 
@@ -101,15 +103,6 @@ def template_variables(
     if instance_type:
         out["instance_type"] = instance_type
     return out
-
-
-def ec2_endpoint(target: AwsTarget, environ: Mapping[str, str]) -> str:
-    """The EC2 endpoint boto3 uses for `target`: its own, else the one botocore takes from the environment."""
-    if target.endpoint_url:
-        return target.endpoint_url
-    if environ.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "").lower() == "true":
-        return ""
-    return environ.get("AWS_ENDPOINT_URL_EC2") or environ.get("AWS_ENDPOINT_URL") or ""
 
 
 def packer_environment(environ: Mapping[str, str]) -> dict[str, str]:
@@ -376,24 +369,6 @@ class PackerBaker:
         self.timeout_s = timeout_s
         self._environ = environ
 
-    @classmethod
-    def from_config(
-        cls, config: Config, environment: Environment, target: AwsTarget, *, progress: Progress = _quiet
-    ) -> PackerBaker:
-        """Reads `environment.bake`: template, artifact (empty: `local.app`), source_ami,
-        source_paths, instance_type, variables. Paths are relative to the config file."""
-        bake = environment.bake
-        return cls(
-            target,
-            config.resolve(bake.template),
-            config.resolve(bake.artifact or environment.local.app),
-            source_ami=bake.source_ami,
-            instance_type=bake.instance_type,
-            source_paths={f"source_paths/{p}": config.resolve(p) for p in bake.source_paths},
-            variables=bake.variables,
-            progress=progress,
-        )
-
     @property
     def environ(self) -> Mapping[str, str]:
         return os.environ if self._environ is None else self._environ
@@ -443,7 +418,7 @@ class PackerBaker:
         return choose_reusable(images)
 
     def _endpoint(self) -> str:
-        return ec2_endpoint(self.target, self.environ)
+        return endpoint_url(self.target, self.environ, "ec2")
 
     def _build(self, environment: str, version: str, digest: str) -> str:
         hint = (
@@ -468,7 +443,7 @@ class PackerBaker:
             run = run_packer(
                 argv,
                 cwd=self.template.resolve().parent,
-                env=packer_environment(self.environ),
+                env=packer_environment(environ_with(self.target.process_env(), self.environ)),
                 progress=self.progress,
                 timeout_s=self.timeout_s,
                 hint=hint,

@@ -12,6 +12,8 @@ import pytest
 from bluegreen.adapters import terraform as tf
 from bluegreen.adapters.aws.session import AwsTarget
 from bluegreen.errors import ConfigError
+from bluegreen.factory import terraform_settings
+from bluegreen.sandbox.network import NETWORK, apply_network
 from tests.terraform.world import aws, make_config
 
 pytestmark = [
@@ -37,8 +39,8 @@ def create_state_backend(target: AwsTarget) -> None:
 def test_local_state_moves_to_s3_when_a_bucket_is_configured(moto_target: AwsTarget, tmp_path: Path) -> None:
     create_state_backend(moto_target)
     local = make_config(tmp_path / "state", [], endpoint_url=moto_target.endpoint_url)
-    network = tf.apply_network(tf.TerraformRunner(tf.TerraformSettings.from_config(local)))
-    workdir = tf.TerraformSettings.from_config(local).workdir(tf.NETWORK)
+    network = apply_network(tf.TerraformRunner(terraform_settings(local)))
+    workdir = terraform_settings(local).workdir(NETWORK)
     assert (workdir / "terraform.tfstate").stat().st_size > 0
 
     remote = make_config(
@@ -49,8 +51,8 @@ def test_local_state_moves_to_s3_when_a_bucket_is_configured(moto_target: AwsTar
         terraform_lock_table=TABLE,
     )
     progress: list[str] = []
-    runner = tf.TerraformRunner(tf.TerraformSettings.from_config(remote), progress.append)
-    again = tf.apply_network(runner)
+    runner = tf.TerraformRunner(terraform_settings(remote), progress.append)
+    again = apply_network(runner)
 
     assert again == network  # the state moved: the same VPC, not a second one
     assert any("moving the state to s3" in line for line in progress)
@@ -59,7 +61,7 @@ def test_local_state_moves_to_s3_when_a_bucket_is_configured(moto_target: AwsTar
     assert keys == [KEY]
     locks = aws(moto_target, "dynamodb").scan(TableName=TABLE)["Items"]
     assert {item["LockID"]["S"] for item in locks} == {f"{BUCKET}/{KEY}-md5"}
-    assert runner.outputs(tf.NETWORK) == {"vpc_id": network.vpc_id, "subnet_ids": list(network.subnet_ids)}
+    assert runner.outputs(NETWORK) == {"vpc_id": network.vpc_id, "subnet_ids": list(network.subnet_ids)}
 
 
 def test_the_configured_mirror_is_where_terraform_looks_for_providers(moto_target: AwsTarget, tmp_path: Path) -> None:
@@ -67,7 +69,7 @@ def test_the_configured_mirror_is_where_terraform_looks_for_providers(moto_targe
     empty.mkdir()
     config = make_config(tmp_path / "state", [], endpoint_url=moto_target.endpoint_url, provider_mirror=str(empty))
     with pytest.raises(tf.TerraformError) as caught:
-        tf.apply_network(tf.TerraformRunner(tf.TerraformSettings.from_config(config)))
+        apply_network(tf.TerraformRunner(terraform_settings(config)))
     err = caught.value
     assert "terraform init of sandbox network (module infra/sandbox) failed" in str(err)
     assert "Failed to query available provider packages" in err.output_tail
@@ -77,5 +79,5 @@ def test_the_configured_mirror_is_where_terraform_looks_for_providers(moto_targe
 def test_a_mirror_that_is_not_a_directory_is_a_config_error(tmp_path: Path) -> None:
     config = make_config(tmp_path / "state", [], provider_mirror=str(tmp_path / "nowhere"))
     with pytest.raises(ConfigError) as caught:
-        tf.apply_network(tf.TerraformRunner(tf.TerraformSettings.from_config(config)))
+        apply_network(tf.TerraformRunner(terraform_settings(config)))
     assert str(tmp_path / "nowhere") in caught.value.what

@@ -9,11 +9,16 @@ import pytest
 from python_terraform import Terraform
 
 from bluegreen import config as config_module
+from bluegreen import factory
 from bluegreen.adapters import terraform as tf
+from bluegreen.adapters.aws import stacks
 from bluegreen.adapters.aws.environment import AwsEnvironment
+from bluegreen.adapters.aws.session import AwsTarget
 from bluegreen.config import Capacity, Environment, HealthCheck, LoadBalancer
 from bluegreen.errors import ConfigError, UsageError
 from bluegreen.model import Colour, Release
+from bluegreen.sandbox.network import NETWORK
+from bluegreen.sandbox.record import CREDENTIALS
 from tests.terraform.world import make_config
 
 RECORDED = Path(__file__).parent / "recorded"
@@ -52,13 +57,13 @@ def test_cli_config_strings_escape_quotes_and_template_sequences() -> None:
 
 
 def test_local_backend_keeps_state_in_the_working_directory() -> None:
-    stack = tf.slot_stack("web-prod", Colour.GREEN)
+    stack = stacks.slot_stack("web-prod", Colour.GREEN)
     assert tf.backend_config(stack, region="eu-west-1") == {"local": {"path": "terraform.tfstate"}}
 
 
 def test_s3_backend_has_one_key_per_environment_and_colour_and_the_lock_table() -> None:
-    blue, green = tf.slot_stack("web-prod", Colour.BLUE), tf.slot_stack("web-prod", Colour.GREEN)
-    env = tf.environment_stack("web-prod")
+    blue, green = stacks.slot_stack("web-prod", Colour.BLUE), stacks.slot_stack("web-prod", Colour.GREEN)
+    env = stacks.environment_stack("web-prod")
     backend = tf.backend_config(green, region="eu-west-1", state_bucket="tf-state", lock_table="tf-locks")
     assert backend == {
         "s3": {
@@ -69,12 +74,12 @@ def test_s3_backend_has_one_key_per_environment_and_colour_and_the_lock_table() 
             "dynamodb_table": "tf-locks",
         }
     }
-    keys = {tf.state_key(s) for s in (blue, green, env, tf.slot_stack("web-stage", Colour.BLUE), tf.NETWORK)}
+    keys = {tf.state_key(s) for s in (blue, green, env, stacks.slot_stack("web-stage", Colour.BLUE), NETWORK)}
     assert len(keys) == 5
 
 
 def test_s3_backend_uses_path_style_only_at_another_endpoint() -> None:
-    stack = tf.environment_stack("web-prod")
+    stack = stacks.environment_stack("web-prod")
     assert "use_path_style" not in tf.backend_config(stack, region="us-east-1", state_bucket="b")["s3"]
     assert tf.backend_config(stack, region="us-east-1", state_bucket="b", path_style=True)["s3"]["use_path_style"]
     assert "dynamodb_table" not in tf.backend_config(stack, region="us-east-1", state_bucket="b")["s3"]
@@ -82,7 +87,9 @@ def test_s3_backend_uses_path_style_only_at_another_endpoint() -> None:
 
 def test_each_colour_and_the_environment_have_their_own_working_directory(tmp_path: Path) -> None:
     settings = tf.TerraformSettings(state_dir=tmp_path, region="us-east-1")
-    dirs = {settings.workdir(s) for s in (tf.environment_stack("web"), *(tf.slot_stack("web", c) for c in Colour))}
+    dirs = {
+        settings.workdir(s) for s in (stacks.environment_stack("web"), *(stacks.slot_stack("web", c) for c in Colour))
+    }
     assert dirs == {
         tmp_path / "terraform/web/environment",
         tmp_path / "terraform/web/blue",
@@ -94,30 +101,31 @@ def test_the_sandbox_keeps_its_state_apart_and_always_local(tmp_path: Path) -> N
     config = make_config(
         tmp_path / "state", [], endpoint_url="sandbox", terraform_state_bucket="b", terraform_lock_table="t"
     )
-    settings = tf.TerraformSettings.from_config(config)
-    assert settings.sandbox
-    assert settings.workdir(tf.NETWORK) == tmp_path / "state/sandbox/terraform/sandbox/network"
-    assert settings.backend(tf.NETWORK) == {"local": {"path": "terraform.tfstate"}}
+    sandbox = AwsTarget("us-east-1", "http://127.0.0.1:9", credentials=tuple(CREDENTIALS.items()))
+    settings = factory.terraform_settings(config, target=sandbox)
+    assert settings.aws_env["AWS_ACCESS_KEY_ID"] == "testing" and settings.aws_env["AWS_PROFILE"] is None
+    assert settings.workdir(NETWORK) == tmp_path / "state/sandbox/terraform/sandbox/network"
+    assert settings.backend(NETWORK) == {"local": {"path": "terraform.tfstate"}}
     assert settings.cli_config_path == tmp_path / "state/terraform/.cli.tfrc"
 
 
 def test_a_real_endpoint_is_passed_to_terraform_and_credentials_left_alone(tmp_path: Path) -> None:
     config = make_config(tmp_path, [], endpoint_url="http://127.0.0.1:4566")
-    env = tf.TerraformSettings.from_config(config).process_env(aws=True)
+    env = factory.terraform_settings(config).process_env(aws=True)
     assert env["AWS_ENDPOINT_URL"] == "http://127.0.0.1:4566"
     assert env["TF_CLI_CONFIG_FILE"] == str(tmp_path / "terraform/.cli.tfrc")
     assert "AWS_ACCESS_KEY_ID" not in env
-    plain = tf.TerraformSettings.from_config(make_config(tmp_path, [])).process_env(aws=True)
+    plain = factory.terraform_settings(make_config(tmp_path, [])).process_env(aws=True)
     assert "AWS_ENDPOINT_URL" not in plain
 
 
 def test_the_mirror_comes_from_config_else_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(tf.MIRROR_ENV, "/from/env")
-    assert tf.TerraformSettings.from_config(make_config(tmp_path, [])).provider_mirror == "/from/env"
+    assert factory.terraform_settings(make_config(tmp_path, [])).provider_mirror == "/from/env"
     configured = make_config(tmp_path, [], provider_mirror="/from/config")
-    assert tf.TerraformSettings.from_config(configured).provider_mirror == "/from/config"
+    assert factory.terraform_settings(configured).provider_mirror == "/from/config"
     monkeypatch.delenv(tf.MIRROR_ENV)
-    assert tf.TerraformSettings.from_config(make_config(tmp_path, [])).provider_mirror == ""
+    assert factory.terraform_settings(make_config(tmp_path, [])).provider_mirror == ""
 
 
 # -- the generated root module ----------------------------------------------------------------
@@ -167,7 +175,7 @@ ALB = AwsEnvironment.from_outputs(
 
 
 def test_environment_inputs_carry_the_health_check_and_ports() -> None:
-    inputs = tf.environment_inputs(ENV, tf.Network("vpc-1", ("subnet-a", "subnet-b")))
+    inputs = stacks.environment_inputs(ENV, stacks.Network("vpc-1", ("subnet-a", "subnet-b")))
     assert inputs == {
         "name": "web-prod",
         "vpc_id": "vpc-1",
@@ -184,7 +192,7 @@ def test_environment_inputs_carry_the_health_check_and_ports() -> None:
 
 
 def test_slot_inputs_attach_the_colour_to_its_own_target_group() -> None:
-    inputs = tf.slot_inputs(ENV, Colour.GREEN, Release("v42", "ami-0abc"), ALB)
+    inputs = stacks.slot_inputs(ENV, Colour.GREEN, Release("v42", "ami-0abc"), ALB)
     assert inputs["target_group_arn"] == "arn:tg/green"
     assert inputs["load_balancer_name"] == ""
     assert (inputs["min_size"], inputs["max_size"], inputs["desired_capacity"]) == (2, 6, 3)
@@ -195,13 +203,13 @@ def test_slot_inputs_attach_the_colour_to_its_own_target_group() -> None:
 
 def test_a_classic_elb_slot_starts_detached_for_the_traffic_adapter_to_attach() -> None:
     elb = AwsEnvironment.from_outputs("web-prod", {"load_balancer_type": "elb", "load_balancer_name": "web-prod"})
-    inputs = tf.slot_inputs(ENV, Colour.BLUE, Release("v1", "ami-1"), elb)
+    inputs = stacks.slot_inputs(ENV, Colour.BLUE, Release("v1", "ami-1"), elb)
     assert inputs["target_group_arn"] == "" and inputs["load_balancer_name"] == ""
 
 
 def test_a_release_without_an_image_cannot_be_provisioned() -> None:
     with pytest.raises(UsageError) as caught:
-        tf.slot_inputs(ENV, Colour.GREEN, Release("v42"), ALB)
+        stacks.slot_inputs(ENV, Colour.GREEN, Release("v42"), ALB)
     assert "bluegreen bake web-prod --version v42" in caught.value.hint
 
 
@@ -305,7 +313,7 @@ def test_recorded_outputs_build_the_environment_the_adapters_take() -> None:
 
 def test_terraform_error_names_module_environment_and_colour() -> None:
     err = tf.TerraformError(
-        tf.slot_stack("web-prod", Colour.GREEN),
+        stacks.slot_stack("web-prod", Colour.GREEN),
         "apply",
         ["terraform", "apply"],
         1,
@@ -351,5 +359,5 @@ def test_config_rejects_a_half_named_network(tmp_path: Path, aws: dict[str, obje
 def test_without_a_network_real_aws_asks_for_one(tmp_path: Path) -> None:
     config = make_config(tmp_path, [ENV])
     with pytest.raises(ConfigError) as caught:
-        tf.network_for(config, tf.TerraformRunner(tf.TerraformSettings.from_config(config)))
+        factory.network(config, factory.terraform_runner(config))
     assert "aws.vpc_id and aws.subnet_ids" in caught.value.hint

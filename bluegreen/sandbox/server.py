@@ -1,4 +1,4 @@
-"""Start and stop a moto server: AWS at a loopback endpoint.
+"""Start and stop a moto server: AWS at a loopback endpoint, and know when it answers.
 
 Used by `bluegreen sandbox up` and by the tests. The server runs as its own
 background process on a free loopback port; its port and PID are written to
@@ -18,6 +18,7 @@ import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from bluegreen.adapters.files import write_text
 from bluegreen.errors import AdapterError, MissingToolError
 
 HOST = "127.0.0.1"
@@ -120,10 +121,7 @@ def stop(pid: int, *, timeout_s: float = 10.0) -> None:
 
 
 def save(server: MotoServer, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(asdict(server)))
-    tmp.replace(path)
+    write_text(path, json.dumps(asdict(server)))
 
 
 def read(path: Path) -> MotoServer | None:
