@@ -14,6 +14,7 @@ from bluegreen.adapters import terraform as tf
 from bluegreen.adapters.aws import stacks
 from bluegreen.adapters.aws.environment import AwsEnvironment
 from bluegreen.adapters.aws.session import AwsTarget
+from bluegreen.adapters.terraform import commands, parse
 from bluegreen.config import Capacity, Environment, HealthCheck, LoadBalancer
 from bluegreen.errors import ConfigError, UsageError
 from bluegreen.model import Colour, Release
@@ -32,7 +33,7 @@ def recorded(name: str) -> str:
 
 
 def test_cli_config_with_a_mirror_installs_hashicorp_providers_from_it_only(tmp_path: Path) -> None:
-    text = tf.cli_config_text(tmp_path / "cache", "/srv/mirror")
+    text = commands.cli_config_text(tmp_path / "cache", "/srv/mirror")
     assert f'plugin_cache_dir   = "{tmp_path / "cache"}"' in text
     assert "provider_installation {" in text
     assert 'path    = "/srv/mirror"' in text
@@ -43,14 +44,14 @@ def test_cli_config_with_a_mirror_installs_hashicorp_providers_from_it_only(tmp_
 
 
 def test_cli_config_without_a_mirror_leaves_installation_to_terraform(tmp_path: Path) -> None:
-    text = tf.cli_config_text(tmp_path / "cache")
+    text = commands.cli_config_text(tmp_path / "cache")
     assert "plugin_cache_dir" in text
     assert "provider_installation" not in text
     assert "filesystem_mirror" not in text
 
 
 def test_cli_config_strings_escape_quotes_and_template_sequences() -> None:
-    assert tf.hcl_string('/a "b"/${c}') == '"/a \\"b\\"/$${c}"'
+    assert commands.hcl_string('/a "b"/${c}') == '"/a \\"b\\"/$${c}"'
 
 
 # -- backend and state layout -------------------------------------------------------------
@@ -58,13 +59,13 @@ def test_cli_config_strings_escape_quotes_and_template_sequences() -> None:
 
 def test_local_backend_keeps_state_in_the_working_directory() -> None:
     stack = stacks.slot_stack("web-prod", Colour.GREEN)
-    assert tf.backend_config(stack, region="eu-west-1") == {"local": {"path": "terraform.tfstate"}}
+    assert commands.backend_config(stack, region="eu-west-1") == {"local": {"path": "terraform.tfstate"}}
 
 
 def test_s3_backend_has_one_key_per_environment_and_colour_and_the_lock_table() -> None:
     blue, green = stacks.slot_stack("web-prod", Colour.BLUE), stacks.slot_stack("web-prod", Colour.GREEN)
     env = stacks.environment_stack("web-prod")
-    backend = tf.backend_config(green, region="eu-west-1", state_bucket="tf-state", lock_table="tf-locks")
+    backend = commands.backend_config(green, region="eu-west-1", state_bucket="tf-state", lock_table="tf-locks")
     assert backend == {
         "s3": {
             "bucket": "tf-state",
@@ -74,15 +75,15 @@ def test_s3_backend_has_one_key_per_environment_and_colour_and_the_lock_table() 
             "dynamodb_table": "tf-locks",
         }
     }
-    keys = {tf.state_key(s) for s in (blue, green, env, stacks.slot_stack("web-stage", Colour.BLUE), NETWORK)}
+    keys = {commands.state_key(s) for s in (blue, green, env, stacks.slot_stack("web-stage", Colour.BLUE), NETWORK)}
     assert len(keys) == 5
 
 
 def test_s3_backend_uses_path_style_only_at_another_endpoint() -> None:
     stack = stacks.environment_stack("web-prod")
-    assert "use_path_style" not in tf.backend_config(stack, region="us-east-1", state_bucket="b")["s3"]
-    assert tf.backend_config(stack, region="us-east-1", state_bucket="b", path_style=True)["s3"]["use_path_style"]
-    assert "dynamodb_table" not in tf.backend_config(stack, region="us-east-1", state_bucket="b")["s3"]
+    assert "use_path_style" not in commands.backend_config(stack, region="us-east-1", state_bucket="b")["s3"]
+    assert commands.backend_config(stack, region="us-east-1", state_bucket="b", path_style=True)["s3"]["use_path_style"]
+    assert "dynamodb_table" not in commands.backend_config(stack, region="us-east-1", state_bucket="b")["s3"]
 
 
 def test_each_colour_and_the_environment_have_their_own_working_directory(tmp_path: Path) -> None:
@@ -132,7 +133,7 @@ def test_the_mirror_comes_from_config_else_the_environment(tmp_path: Path, monke
 
 
 def test_root_module_passes_every_input_through_and_exposes_the_module() -> None:
-    root = tf.root_module(
+    root = commands.root_module(
         "../../infra/modules/slot", {"ami": "x", "colour": "blue"}, region="eu-west-1", backend={"local": {}}
     )
     assert root["module"]["main"] == {
@@ -148,9 +149,10 @@ def test_root_module_passes_every_input_through_and_exposes_the_module() -> None
 
 def test_module_source_is_relative_as_terraform_requires(tmp_path: Path) -> None:
     assert (
-        tf.module_source(tmp_path / "infra/modules/slot", tmp_path / "state/web/blue") == "../../../infra/modules/slot"
+        commands.module_source(tmp_path / "infra/modules/slot", tmp_path / "state/web/blue")
+        == "../../../infra/modules/slot"
     )
-    assert tf.module_source(tmp_path / "w/infra", tmp_path / "w") == "./infra"
+    assert commands.module_source(tmp_path / "w/infra", tmp_path / "w") == "./infra"
 
 
 # -- inputs from config ------------------------------------------------------------------------
@@ -221,13 +223,15 @@ def argv(command: str, options: dict[str, object], tmp_path: Path) -> list[str]:
 
 
 def test_apply_argv_approves_speaks_json_and_waits_for_the_lock(tmp_path: Path) -> None:
-    assert argv("apply", tf.apply_options(), tmp_path) == [
+    assert argv("apply", commands.apply_options(), tmp_path) == [
         "terraform", "apply", "-auto-approve", "-input=false", "-no-color", "-json", "-lock-timeout=10m",
     ]  # fmt: skip
 
 
 def test_apply_argv_replaces_module_resources_by_their_root_address(tmp_path: Path) -> None:
-    args = argv("apply", tf.apply_options(replace=["aws_launch_template.this", "aws_autoscaling_group.this"]), tmp_path)
+    args = argv(
+        "apply", commands.apply_options(replace=["aws_launch_template.this", "aws_autoscaling_group.this"]), tmp_path
+    )
     assert args[-2:] == [
         "-replace=module.main.aws_launch_template.this",
         "-replace=module.main.aws_autoscaling_group.this",
@@ -235,33 +239,33 @@ def test_apply_argv_replaces_module_resources_by_their_root_address(tmp_path: Pa
 
 
 def test_destroy_argv_is_apply_destroy_without_the_removed_force_flag(tmp_path: Path) -> None:
-    args = argv("apply", tf.apply_options(destroy=True), tmp_path)
+    args = argv("apply", commands.apply_options(destroy=True), tmp_path)
     assert args[:3] == ["terraform", "apply", "-auto-approve"] and "-destroy" in args
     assert "-force" not in args and "-auto-approve=false" not in args
 
 
 def test_init_argv_reconfigures_or_migrates(tmp_path: Path) -> None:
-    assert argv("init", tf.init_options(), tmp_path) == [
+    assert argv("init", commands.init_options(), tmp_path) == [
         "terraform",
         "init",
         "-input=false",
         "-no-color",
         "-reconfigure",
     ]
-    migrate = argv("init", tf.init_options(migrate_state=True), tmp_path)
+    migrate = argv("init", commands.init_options(migrate_state=True), tmp_path)
     assert "-migrate-state" in migrate and "-force-copy" in migrate and "-reconfigure" not in migrate
 
 
 def test_plan_and_output_argv(tmp_path: Path) -> None:
-    assert "-detailed-exitcode" in argv("plan", tf.plan_options(), tmp_path)
-    assert argv("output", tf.output_options(), tmp_path) == ["terraform", "output", "-json", "-no-color"]
+    assert "-detailed-exitcode" in argv("plan", commands.plan_options(), tmp_path)
+    assert argv("output", commands.output_options(), tmp_path) == ["terraform", "output", "-json", "-no-color"]
 
 
 # -- parsing recorded terraform output ---------------------------------------------------------------
 
 
 def test_progress_lines_of_a_recorded_apply() -> None:
-    lines = tf.progress_lines(tf.json_messages(recorded("apply_slot_ok.jsonl")))
+    lines = parse.progress_lines(parse.json_messages(recorded("apply_slot_ok.jsonl")))
     assert lines[0] == "Plan: 3 to add, 0 to change, 0 to destroy."
     assert any(line.startswith("aws_launch_template.this: Creation complete after") for line in lines)
     assert any(
@@ -272,7 +276,7 @@ def test_progress_lines_of_a_recorded_apply() -> None:
 
 
 def test_progress_lines_of_a_recorded_destroy() -> None:
-    lines = tf.progress_lines(tf.json_messages(recorded("destroy_slot.jsonl")))
+    lines = parse.progress_lines(parse.json_messages(recorded("destroy_slot.jsonl")))
     # Recorded after the failed create below: the group never existed, only the template did.
     assert lines[0] == "Plan: 0 to add, 0 to change, 2 to destroy."
     assert "aws_launch_template.this: Destruction complete after 0s" in lines
@@ -280,35 +284,35 @@ def test_progress_lines_of_a_recorded_destroy() -> None:
 
 
 def test_error_text_of_a_recorded_variable_validation_failure() -> None:
-    text = tf.error_text(tf.json_messages(recorded("apply_slot_invalid_ami.jsonl")), "", "")
+    text = parse.error_text(parse.json_messages(recorded("apply_slot_invalid_ami.jsonl")), "", "")
     assert text.startswith("Error: Invalid value for variable: ami must be an image id")
 
 
 def test_error_text_of_a_recorded_api_failure_names_the_resource() -> None:
     stdout = recorded("apply_slot_api_error.jsonl")
-    text = tf.error_text(tf.json_messages(stdout), stdout, "")
+    text = parse.error_text(parse.json_messages(stdout), stdout, "")
     assert text.startswith("Error: creating Auto Scaling Group (shop-green)")
     assert "(aws_autoscaling_group.this)" in text
     assert "InvalidSubnetID.NotFound" in text
-    assert "Creation errored" in " ".join(tf.progress_lines(tf.json_messages(stdout)))
+    assert "Creation errored" in " ".join(parse.progress_lines(parse.json_messages(stdout)))
 
 
 def test_error_text_falls_back_to_what_terraform_printed() -> None:
     stderr = "\nError: Failed to query available provider packages\n\nCould not retrieve the list...\n"
-    assert tf.error_text([], "", stderr).startswith("Error: Failed to query available provider packages")
-    assert tf.error_text([], "plain stdout", "") == "plain stdout"
-    assert len(tf.error_text([], "x" * 10_000, "")) == tf.ERROR_TAIL_CHARS
+    assert parse.error_text([], "", stderr).startswith("Error: Failed to query available provider packages")
+    assert parse.error_text([], "plain stdout", "") == "plain stdout"
+    assert len(parse.error_text([], "x" * 10_000, "")) == parse.ERROR_TAIL_CHARS
 
 
 def test_recorded_outputs_build_the_environment_the_adapters_take() -> None:
-    outputs = tf.parse_outputs(recorded("output_environment_elb.json"))
+    outputs = parse.parse_outputs(recorded("output_environment_elb.json"))
     env = AwsEnvironment.from_outputs("shop", outputs["main"])
     assert env.load_balancer_type == "elb"
     assert env.load_balancer_name == "shop"
     assert env.dns_name == "shop.us-east-1.elb.amazonaws.com"
     assert env.security_group_id.startswith("sg-")
     assert len(env.subnet_ids) == 2
-    assert tf.parse_outputs("{}\n") == {}
+    assert parse.parse_outputs("{}\n") == {}
 
 
 def test_terraform_error_names_module_environment_and_colour() -> None:
