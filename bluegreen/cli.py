@@ -171,7 +171,10 @@ def abort(ctx: Context, environment: str, reason: str, no_wait: bool, json_mode:
 @click.pass_obj
 def resume(ctx: Context, environment: str, no_wait: bool, json_mode: bool) -> None:
     """Continue a deployment from its record (after its process died, or when blocked)."""
+    from bluegreen.factory import clean_leftover_tools
+
     printer = Printer.choose(json_mode=json_mode)
+    clean_leftover_tools(ctx.config, lambda text: printer.line(f"  {text}"))
     rec = _engine(ctx, printer).resume(environment, wait=not no_wait)
     _finish(printer, rec, verb="resume")
 

@@ -39,6 +39,26 @@ def in_sandbox(config: Config) -> bool:
     return config.aws.endpoint_url == "sandbox"
 
 
+def _seconds(variable: str, default: float) -> float:
+    """A timeout given in the environment (seconds), else `default`."""
+    text = os.environ.get(variable, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if value <= 0:
+        from bluegreen.errors import ConfigError
+
+        raise ConfigError(
+            f"{variable}={text!r} is not a number of seconds above 0",
+            where=variable,
+            hint=f"set {variable} to a number of seconds (e.g. 1800), or unset it for {default:g}",
+        )
+    return value
+
+
 def state_dir(config: Config) -> Path:
     return config.state.path
 
@@ -80,11 +100,12 @@ def terraform_settings(
 
     `target` (default: worked out from the config) says where AWS is.
     """
-    from bluegreen.adapters.terraform import MIRROR_ENV, TerraformSettings
+    from bluegreen.adapters.terraform.settings import DEFAULT_TIMEOUT_S, MIRROR_ENV, TIMEOUT_ENV, TerraformSettings
 
     sandboxed = in_sandbox(config) if sandbox is None else sandbox
     target = target or aws_target(config, sandbox=sandboxed)
     mirror = config.aws.provider_mirror or os.environ.get(MIRROR_ENV, "")
+    timeout_s = _seconds(TIMEOUT_ENV, DEFAULT_TIMEOUT_S)
     if sandboxed:
         from bluegreen.sandbox import record
 
@@ -95,6 +116,7 @@ def terraform_settings(
             stacks_root=record.terraform_dir(state_dir(config)),
             aws_env=target.process_env(),
             provider_mirror=mirror,
+            timeout_s=timeout_s,
         )
     return TerraformSettings(
         state_dir=state_dir(config),
@@ -104,6 +126,7 @@ def terraform_settings(
         lock_table=config.aws.terraform_lock_table,
         path_style=bool(target.endpoint_url),
         provider_mirror=mirror,
+        timeout_s=timeout_s,
     )
 
 
@@ -116,7 +139,7 @@ def terraform_runner(config: Config, progress: Progress = _quiet, *, sandbox: bo
 def make_baker(config: Config, env: Environment, target: AwsTarget, progress: Progress = _quiet) -> PackerBaker:
     """The environment's `bake` settings: template, artifact (empty: `local.app`), source_ami,
     source_paths, instance_type, variables. Paths are relative to the config file."""
-    from bluegreen.adapters.packer import PackerBaker
+    from bluegreen.adapters.packer import DEFAULT_TIMEOUT_S, TIMEOUT_ENV, PackerBaker
 
     bake = env.bake
     return PackerBaker(
@@ -128,6 +151,7 @@ def make_baker(config: Config, env: Environment, target: AwsTarget, progress: Pr
         source_paths={f"source_paths/{p}": config.resolve(p) for p in bake.source_paths},
         variables=bake.variables,
         progress=progress,
+        timeout_s=_seconds(TIMEOUT_ENV, DEFAULT_TIMEOUT_S),
     )
 
 
@@ -221,10 +245,18 @@ def sandbox_status(config: Config) -> SandboxInfo | None:
 
 
 def sandbox_down(config: Config, progress: Progress = _quiet) -> None:
-    """Stop the sandbox's server and forget its state; nothing running is fine."""
+    """Stop what a killed run left, the sandbox's server, and forget its state; nothing running is fine."""
     from bluegreen.sandbox import lifecycle
 
+    clean_leftover_tools(config, progress)
     lifecycle.down(state_dir(config), progress)
+
+
+def clean_leftover_tools(config: Config, progress: Progress = _quiet) -> list[int]:
+    """Stop terraform (and its providers) that a killed bluegreen left running in this state directory."""
+    from bluegreen.adapters.toolproc import clean_leftovers
+
+    return clean_leftovers(state_dir(config), progress)
 
 
 def require_tools(env: Environment, *, baking: bool) -> None:

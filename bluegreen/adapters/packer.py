@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import threading
@@ -34,6 +33,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from bluegreen import source_hash as hashing
+from bluegreen.adapters import toolproc
 from bluegreen.adapters.aws.session import AwsTarget, client, endpoint_url
 from bluegreen.adapters.environ import environ_with
 from bluegreen.errors import AdapterError, ConfigError, MissingToolError, ToolError
@@ -41,6 +41,7 @@ from bluegreen.ports import BakeResult
 
 TOOL = "packer"
 MANAGED_BY = "bluegreen"
+TIMEOUT_ENV = "BLUEGREEN_PACKER_TIMEOUT"
 DEFAULT_TIMEOUT_S = 3600.0  # a real bake (launch, provision, snapshot) takes minutes, not hours
 INTERRUPT_GRACE_S = 300.0  # after SIGINT Packer terminates its build instance; give it time
 TAIL_LINES = 20
@@ -270,30 +271,19 @@ def run_packer(
 ) -> PackerRun:
     """Run Packer, stream its progress as text, raise PackerError unless it exits 0.
 
-    Packer runs in its own process group. On timeout, or when the caller is
-    interrupted, it gets SIGINT first (it then deletes its build instance,
+    Packer runs in its own process group, which dies with this process
+    (adapters/toolproc.py). On timeout, or when the caller is interrupted, it gets SIGINT first (it then deletes its build instance,
     key pair and security group) and SIGKILL only after a grace period.
     """
     try:
-        proc = subprocess.Popen(
-            list(argv),
-            cwd=cwd,
-            env=dict(env),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            errors="replace",
-            bufsize=1,
-            start_new_session=True,
-        )
+        proc = toolproc.start(argv, cwd=cwd, env=env, stderr=subprocess.STDOUT)
     except FileNotFoundError:
         raise missing_packer(argv[0]) from None
     timed_out = threading.Event()
 
     def on_timeout() -> None:
         timed_out.set()
-        _interrupt(proc)
+        toolproc.interrupt(proc, INTERRUPT_GRACE_S)
 
     watchdog = threading.Timer(timeout_s, on_timeout)
     watchdog.daemon = True
@@ -307,7 +297,7 @@ def run_packer(
                 progress(text)
         returncode = proc.wait()
     except BaseException:
-        _interrupt(proc)
+        toolproc.interrupt(proc, INTERRUPT_GRACE_S)
         raise
     finally:
         watchdog.cancel()
@@ -320,20 +310,6 @@ def run_packer(
     if returncode != 0:
         raise PackerError(argv, returncode, error_text(lines), where=where, hint=hint)
     return PackerRun(tuple(argv), returncode, tuple(lines))
-
-
-def _interrupt(proc: subprocess.Popen[str]) -> None:
-    """SIGINT the process group, then SIGKILL it if it outlives the grace period."""
-    for sig, wait_s in ((signal.SIGINT, INTERRUPT_GRACE_S), (signal.SIGKILL, 10.0)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=wait_s)
-            return
-        except subprocess.TimeoutExpired:
-            continue
 
 
 # -- the adapter ------------------------------------------------------------------

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from bluegreen.adapters.files import write_text
+from bluegreen.adapters.toolproc import alive as alive  # is a recorded server still running
 from bluegreen.errors import AdapterError, MissingToolError
 
 HOST = "127.0.0.1"
@@ -90,16 +91,6 @@ def reset(endpoint: str) -> None:
     req = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")
     with urllib.request.urlopen(req, timeout=10):
         pass
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def stop(pid: int, *, timeout_s: float = 10.0) -> None:

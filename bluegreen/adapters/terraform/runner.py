@@ -9,7 +9,8 @@ its own state.
 
 python-terraform builds each command line; the command runs as a child
 process with an environment built for it (the settings' variables), never by
-changing this process's. A failure raises `TerraformError` (a ToolError:
+changing this process's, in its own process group that dies with bluegreen,
+within the settings' timeout (adapters/toolproc.py). A failure raises `TerraformError` (a ToolError:
 tool, argv, exit code, Terraform's own words) naming the module and stack.
 """
 
@@ -24,6 +25,7 @@ from typing import Any
 
 from python_terraform import Terraform
 
+from bluegreen.adapters import toolproc
 from bluegreen.adapters.environ import environ_with
 from bluegreen.adapters.files import read_json, write_json, write_text
 from bluegreen.adapters.terraform.commands import (
@@ -41,7 +43,7 @@ from bluegreen.adapters.terraform.commands import (
     validate_options,
 )
 from bluegreen.adapters.terraform.parse import error_text, json_messages, parse_outputs, progress_lines
-from bluegreen.adapters.terraform.settings import MIRROR_ENV, TerraformSettings
+from bluegreen.adapters.terraform.settings import MIRROR_ENV, TIMEOUT_ENV, TerraformSettings
 from bluegreen.adapters.terraform.stack import Stack
 from bluegreen.errors import ConfigError, MissingToolError, ToolError
 
@@ -49,6 +51,8 @@ Progress = Callable[[str], None]
 
 ROOT_FILE = "main.tf.json"
 INPUTS_FILE = "terraform.tfvars.json"
+# After SIGINT terraform stops what it is doing and writes its state; give it time.
+INTERRUPT_GRACE_S = 60.0
 
 
 def ignore(_: str) -> None:
@@ -223,6 +227,13 @@ class TerraformRunner:
 
     # -- one command --------------------------------------------------------------------------
 
+    def _missing(self, stack: Stack) -> MissingToolError:
+        return MissingToolError(
+            f"{self.settings.binary} is not installed (or not on PATH)",
+            where=stack.label,
+            hint="install Terraform >= 1.5 (https://developer.hashicorp.com/terraform/install) and run this again",
+        )
+
     def _needs_aws(self, command: str) -> bool:
         return command in ("apply", "plan", "import") or bool(self.settings.state_bucket)
 
@@ -238,27 +249,43 @@ class TerraformRunner:
         args: tuple[str, ...] = (),
     ) -> _Result:
         if shutil.which(self.settings.binary) is None:
-            raise MissingToolError(
-                f"{self.settings.binary} is not installed (or not on PATH)",
-                where=stack.label,
-                hint="install Terraform >= 1.5 (https://developer.hashicorp.com/terraform/install) and run this again",
-            )
+            raise self._missing(stack)
         tf = Terraform(working_dir=str(workdir), terraform_bin_path=self.settings.binary)
         argv = [str(a) for a in tf.generate_cmd_string(command, *args, **options)]
-        done = subprocess.run(
-            argv,
-            cwd=workdir,
-            env=environ_with(self.settings.process_env(aws=self._needs_aws(command))),
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            errors="replace",
-            check=False,
-        )
-        returncode, stdout, stderr = done.returncode, done.stdout, done.stderr
+        try:
+            proc = toolproc.start(
+                argv, cwd=workdir, env=environ_with(self.settings.process_env(aws=self._needs_aws(command)))
+            )
+        except FileNotFoundError:
+            raise self._missing(stack) from None
+        toolproc.record_owner(workdir, proc)
+        timed_out = False
+        try:
+            stdout, stderr = proc.communicate(timeout=self.settings.timeout_s)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            toolproc.interrupt(proc, INTERRUPT_GRACE_S)
+            stdout, stderr = proc.communicate()
+        except BaseException:
+            toolproc.interrupt(proc, INTERRUPT_GRACE_S)
+            raise
+        finally:
+            toolproc.clear_owner(workdir)
+        returncode = proc.returncode
         messages = json_messages(stdout)
         for line in progress_lines(messages):
             self.progress(f"{stack.label}: {line}")
+        if timed_out:
+            tail = error_text(messages, stdout, stderr)
+            raise TerraformError(
+                stack,
+                label or command,
+                argv,
+                returncode,
+                f"timed out after {self.settings.timeout_s:g}s and was interrupted\n{tail}",
+                where=f"{stack.label}: {workdir}",
+                hint=f"find what hangs in the output above; a longer limit: {TIMEOUT_ENV}=SECONDS",
+            )
         if returncode not in ok:
             cli = self.settings.cli_config_path
             raise TerraformError(

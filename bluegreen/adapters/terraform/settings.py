@@ -22,6 +22,8 @@ from bluegreen.adapters.terraform.stack import Stack
 # infra/ sits next to the bluegreen package in the source tree.
 INFRA = Path(__file__).resolve().parents[3] / "infra"
 MIRROR_ENV = "BLUEGREEN_TF_PROVIDER_MIRROR"
+TIMEOUT_ENV = "BLUEGREEN_TERRAFORM_TIMEOUT"
+DEFAULT_TIMEOUT_S = 1800.0  # one command; an ALB takes minutes, a hung provider forever
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,7 @@ class TerraformSettings:
     provider_mirror: str = ""  # empty: the public registry
     modules_root: Path = INFRA
     binary: str = "terraform"
+    timeout_s: float = DEFAULT_TIMEOUT_S  # for each command
 
     @property
     def tool_dir(self) -> Path:
