@@ -100,11 +100,18 @@ def terraform_settings(
 
     `target` (default: worked out from the config) says where AWS is.
     """
-    from bluegreen.adapters.terraform.settings import DEFAULT_TIMEOUT_S, MIRROR_ENV, TIMEOUT_ENV, TerraformSettings
+    from bluegreen.adapters.terraform.settings import (
+        DEFAULT_TIMEOUT_S,
+        MIRROR_ENV,
+        TIMEOUT_ENV,
+        TerraformSettings,
+        remembered_mirror,
+    )
 
     sandboxed = in_sandbox(config) if sandbox is None else sandbox
     target = target or aws_target(config, sandbox=sandboxed)
-    mirror = config.aws.provider_mirror or os.environ.get(MIRROR_ENV, "")
+    # Given in the config or the environment, else the one given before (a plain shell knows none).
+    mirror = config.aws.provider_mirror or os.environ.get(MIRROR_ENV, "") or remembered_mirror(state_dir(config))
     timeout_s = _seconds(TIMEOUT_ENV, DEFAULT_TIMEOUT_S)
     if sandboxed:
         from bluegreen.sandbox import record

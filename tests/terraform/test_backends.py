@@ -74,6 +74,7 @@ def test_the_configured_mirror_is_where_terraform_looks_for_providers(moto_targe
     assert "terraform init of sandbox network (module infra/sandbox) failed" in str(err)
     assert "Failed to query available provider packages" in err.output_tail
     assert str(empty) in err.output_tail
+    assert tf.MIRROR_ENV in err.hint and "aws.provider_mirror" in err.hint
 
 
 def test_a_mirror_that_is_not_a_directory_is_a_config_error(tmp_path: Path) -> None:

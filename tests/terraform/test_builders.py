@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -332,6 +333,34 @@ def test_terraform_error_names_module_environment_and_colour() -> None:
 
 
 # -- config: where the network comes from -----------------------------------------------------------
+
+
+def test_a_mirror_given_once_is_remembered_for_a_plain_shell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    terraform = tmp_path / "bin" / "terraform"  # answers every command at once: only the files matter here
+    terraform.parent.mkdir()
+    terraform.write_text("#!/bin/sh\nexit 0\n")
+    terraform.chmod(0o755)
+    (tmp_path / "infra" / "m").mkdir(parents=True)
+    (tmp_path / "infra" / "m" / "main.tf").write_text("")
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    config = make_config(tmp_path / "state", [])
+
+    def run() -> tf.TerraformSettings:
+        settings = dataclasses.replace(
+            factory.terraform_settings(config), modules_root=tmp_path / "infra", binary=str(terraform)
+        )
+        tf.TerraformRunner(settings).validate(tf.Stack("m", ("m",)), {})
+        return settings
+
+    monkeypatch.setenv(tf.MIRROR_ENV, str(mirror))
+    run()
+    monkeypatch.delenv(tf.MIRROR_ENV)
+    settings = run()
+    assert settings.provider_mirror == str(mirror)
+    assert str(mirror) in settings.cli_config_path.read_text()
+    mirror.rmdir()  # a mirror that is gone is not one to remember
+    assert factory.terraform_settings(config).provider_mirror == ""
 
 
 def load(tmp_path: Path, aws: dict[str, object]) -> config_module.Config:

@@ -43,7 +43,13 @@ from bluegreen.adapters.terraform.commands import (
     validate_options,
 )
 from bluegreen.adapters.terraform.parse import error_text, json_messages, parse_outputs, progress_lines
-from bluegreen.adapters.terraform.settings import MIRROR_ENV, TIMEOUT_ENV, TerraformSettings
+from bluegreen.adapters.terraform.settings import (
+    MIRROR_ENV,
+    TIMEOUT_ENV,
+    TerraformSettings,
+    mirror_file,
+    remembered_mirror,
+)
 from bluegreen.adapters.terraform.stack import Stack
 from bluegreen.errors import ConfigError, MissingToolError, ToolError
 
@@ -51,6 +57,12 @@ Progress = Callable[[str], None]
 
 ROOT_FILE = "main.tf.json"
 INPUTS_FILE = "terraform.tfvars.json"
+# How `terraform init` says it could not fetch a provider (from the registry, or a mirror that lacks it).
+PROVIDER_DOWNLOAD_FAILED = (
+    "Failed to query available provider packages",
+    "Failed to install provider",
+    "could not connect to registry.terraform.io",
+)
 # After SIGINT terraform stops what it is doing and writes its state; give it time.
 INTERRUPT_GRACE_S = 60.0
 
@@ -204,6 +216,8 @@ class TerraformRunner:
                 hint="point it at the directory that holds registry.terraform.io/, or unset it to use the public registry",
             )
         self.settings.plugin_cache_dir.mkdir(parents=True, exist_ok=True)
+        if mirror and remembered_mirror(self.settings.state_dir) != mirror:
+            write_text(mirror_file(self.settings.state_dir), mirror + "\n")
         text = cli_config_text(self.settings.plugin_cache_dir, mirror)
         path = self.settings.cli_config_path
         if not path.exists() or path.read_text() != text:
@@ -226,6 +240,19 @@ class TerraformRunner:
         return dict(module) if isinstance(module, Mapping) and module else None
 
     # -- one command --------------------------------------------------------------------------
+
+    def _hint(self, output: str, workdir: Path) -> str:
+        if any(sign in output for sign in PROVIDER_DOWNLOAD_FAILED):
+            return (
+                "Terraform could not download the hashicorp/aws provider: point "
+                f"{MIRROR_ENV} (or aws.provider_mirror in bluegreen.yaml) at a filesystem mirror of it "
+                "(scripts/find-provider-mirror looks for one), or let it reach registry.terraform.io; "
+                "then run the command again"
+            )
+        return (
+            "fix the cause Terraform names and run the command again; to look yourself: "
+            f"TF_CLI_CONFIG_FILE={self.settings.cli_config_path} terraform -chdir={workdir} plan"
+        )
 
     def _missing(self, stack: Stack) -> MissingToolError:
         return MissingToolError(
@@ -287,7 +314,6 @@ class TerraformRunner:
                 hint=f"find what hangs in the output above; a longer limit: {TIMEOUT_ENV}=SECONDS",
             )
         if returncode not in ok:
-            cli = self.settings.cli_config_path
             raise TerraformError(
                 stack,
                 label or command,
@@ -295,9 +321,6 @@ class TerraformRunner:
                 returncode,
                 error_text(messages, stdout, stderr),
                 where=f"{stack.label}: {workdir}",
-                hint=(
-                    "fix the cause Terraform names and run the command again; to look yourself: "
-                    f"TF_CLI_CONFIG_FILE={cli} terraform -chdir={workdir} plan"
-                ),
+                hint=self._hint(stdout + stderr, workdir),
             )
         return _Result(returncode, stdout, stderr)

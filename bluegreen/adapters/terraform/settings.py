@@ -26,6 +26,20 @@ TIMEOUT_ENV = "BLUEGREEN_TERRAFORM_TIMEOUT"
 DEFAULT_TIMEOUT_S = 1800.0  # one command; an ALB takes minutes, a hung provider forever
 
 
+def mirror_file(state_dir: Path) -> Path:
+    """Where the provider mirror last given is remembered, for commands run without it (a plain shell)."""
+    return state_dir / "terraform" / ".provider-mirror"
+
+
+def remembered_mirror(state_dir: Path) -> str:
+    """The provider mirror given before, if it is still a directory ("" otherwise)."""
+    try:
+        mirror = mirror_file(state_dir).read_text().strip()
+    except OSError:
+        return ""
+    return mirror if mirror and Path(mirror).is_dir() else ""
+
+
 @dataclass(frozen=True)
 class TerraformSettings:
     state_dir: Path
