@@ -46,12 +46,11 @@ from typing import Any, cast
 from common import ENV, command_env, machine_line, running_sandbox, sandbox_config, write_section
 
 from bluegreen import config as config_mod
-from bluegreen.adapters.aws.platform import ProvisionThenPreview, assemble
+from bluegreen.adapters.aws.platform import ProvisionThenPreview
 from bluegreen.adapters.host import SystemClock
-from bluegreen.adapters.terraform import environment_outputs
 from bluegreen.config import Config, Environment
 from bluegreen.engine import Engine
-from bluegreen.factory import aws_target, build_engine
+from bluegreen.factory import aws_platform, aws_target, build_engine, environment_outputs
 from bluegreen.model import Record, Status
 from bluegreen.ports import Platform, Store
 
@@ -122,7 +121,7 @@ def timed_platform(config: Config, env: Environment, watch: Stopwatch) -> Platfo
         outputs = environment_outputs(config, env)
     assert outputs is not None, "the sandbox has no demo environment"
     with watch.timing("setup"):
-        p = assemble(config, env, aws_target(config), outputs, PackerSpan(watch))
+        p = aws_platform(config, env, aws_target(config), outputs, PackerSpan(watch))
 
     def api(port: Any) -> Any:
         return Timed(port, "aws api", watch)

@@ -30,9 +30,9 @@ from common import machine_line, write_section
 from bluegreen import config as config_mod
 from bluegreen.adapters.local import platform as local
 from bluegreen.adapters.local.loadgen import LoadGenerator, LoadReport
-from bluegreen.adapters.motoserver import free_port
 from bluegreen.model import Colour, Release, Weights
 from bluegreen.ports import HealthState, Platform
+from bluegreen.sandbox.server import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "local" / "bluegreen.yaml"

@@ -12,12 +12,12 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Callable
-from typing import Any, TypeVar
 
 import click
 
+from bluegreen import cli_platforms
 from bluegreen import config as config_mod
+from bluegreen.cli_context import Context, F, json_option
 from bluegreen.errors import (
     EXIT_BAD_INPUT,
     EXIT_OK,
@@ -28,25 +28,6 @@ from bluegreen.errors import (
 )
 from bluegreen.model import Record, Status
 from bluegreen.output import Printer, clock_text
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-class Context:
-    def __init__(self, config_path: str, verbose: bool) -> None:
-        self.config_path = config_path
-        self.verbose = verbose
-        self._config: config_mod.Config | None = None
-
-    @property
-    def config(self) -> config_mod.Config:
-        if self._config is None:
-            self._config = config_mod.load(self.config_path)
-        return self._config
-
-
-def json_option(f: F) -> F:
-    return click.option("--json", "json_mode", is_flag=True, help="Machine-readable output (JSON).")(f)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -190,7 +171,10 @@ def abort(ctx: Context, environment: str, reason: str, no_wait: bool, json_mode:
 @click.pass_obj
 def resume(ctx: Context, environment: str, no_wait: bool, json_mode: bool) -> None:
     """Continue a deployment from its record (after its process died, or when blocked)."""
+    from bluegreen.factory import clean_leftover_tools
+
     printer = Printer.choose(json_mode=json_mode)
+    clean_leftover_tools(ctx.config, lambda text: printer.line(f"  {text}"))
     rec = _engine(ctx, printer).resume(environment, wait=not no_wait)
     _finish(printer, rec, verb="resume")
 
@@ -320,8 +304,9 @@ def _report_one(e: BluegreenError) -> None:
         click.echo(f"  next:  {e.hint}", err=True)
 
 
-# Commands of the platforms, registered from their own module.
-from bluegreen import cli_platforms  # noqa: E402,F401
+# Commands of the platforms, defined in their own module.
+for _command in cli_platforms.COMMANDS:
+    cli.add_command(_command)
 
 
 def _config_after_command(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from bluegreen.cli import Context, cli, json_option
+from bluegreen.cli_context import Context, json_option
 from bluegreen.output import Printer
 
 
@@ -14,7 +14,7 @@ def _progress(printer: Printer):  # type: ignore[no-untyped-def]
     return lambda text: printer.line(f"  {text}")
 
 
-@cli.group()
+@click.group()
 def sandbox() -> None:
     """AWS on this machine: a moto server plus the sandbox network and environments."""
 
@@ -24,10 +24,10 @@ def sandbox() -> None:
 @click.pass_obj
 def sandbox_up(ctx: Context, json_mode: bool) -> None:
     """Start the sandbox (idempotent) and create its network and environments."""
-    from bluegreen.adapters import sandbox as sb
+    from bluegreen.factory import sandbox_up
 
     printer = Printer.choose(json_mode=json_mode)
-    info = sb.up(ctx.config, _progress(printer))
+    info = sandbox_up(ctx.config, _progress(printer))
     if json_mode:
         printer.json(info.as_dict())
     else:
@@ -39,10 +39,10 @@ def sandbox_up(ctx: Context, json_mode: bool) -> None:
 @click.pass_obj
 def sandbox_down(ctx: Context, json_mode: bool) -> None:
     """Stop the sandbox's server and forget its state."""
-    from bluegreen.adapters import sandbox as sb
+    from bluegreen.factory import sandbox_down
 
     printer = Printer.choose(json_mode=json_mode)
-    sb.down(ctx.config, _progress(printer))
+    sandbox_down(ctx.config, _progress(printer))
     if json_mode:
         printer.json({"sandbox": "down"})
     else:
@@ -54,9 +54,9 @@ def sandbox_down(ctx: Context, json_mode: bool) -> None:
 @click.pass_obj
 def sandbox_status(ctx: Context, json_mode: bool) -> None:
     """Is the sandbox running, and where."""
-    from bluegreen.adapters import sandbox as sb
+    from bluegreen.factory import sandbox_status
 
-    info = sb.status(ctx.config)
+    info = sandbox_status(ctx.config)
     if json_mode:
         print(json.dumps(info.as_dict() if info else {"running": False}))
     elif info is None:
@@ -65,7 +65,7 @@ def sandbox_status(ctx: Context, json_mode: bool) -> None:
         print(f"sandbox: running at {info.endpoint} (pid {info.pid})")
 
 
-@cli.group("env")
+@click.group("env")
 def env_group() -> None:
     """The environment's load balancer, listeners and target groups (created once, not per deploy)."""
 
@@ -78,13 +78,11 @@ def env_up(ctx: Context, environment: str, json_mode: bool) -> None:
     """Create or update ENVIRONMENT's load balancer with Terraform (never moves traffic)."""
     from dataclasses import asdict
 
-    from bluegreen.adapters import terraform
-    from bluegreen.factory import aws_target
+    from bluegreen.factory import apply_environment
 
     printer = Printer.choose(json_mode=json_mode)
     env = _aws_env(ctx, environment)
-    aws_target(ctx.config)  # resolves the endpoint (and the sandbox's credentials) first
-    outputs = terraform.apply_environment(ctx.config, env, _progress(printer))
+    outputs = apply_environment(ctx.config, env, _progress(printer))
     if json_mode:
         printer.json(asdict(outputs))
     else:
@@ -97,13 +95,11 @@ def env_up(ctx: Context, environment: str, json_mode: bool) -> None:
 @click.pass_obj
 def env_down(ctx: Context, environment: str, force: bool) -> None:
     """Destroy ENVIRONMENT: both colours, then the load balancer."""
-    from bluegreen.adapters import terraform
-    from bluegreen.factory import aws_target
+    from bluegreen.factory import destroy_environment
 
     printer = Printer.choose(json_mode=False)
     env = _aws_env(ctx, environment)
-    aws_target(ctx.config)
-    terraform.destroy_environment(ctx.config, env, _progress(printer))
+    destroy_environment(ctx.config, env, _progress(printer))
     printer.line(f"{environment}: destroyed")
 
 
@@ -111,7 +107,7 @@ def _aws_env(ctx: Context, environment: str):  # type: ignore[no-untyped-def]
     return _env_on(ctx, environment, "aws")
 
 
-@cli.command()
+@click.command()
 @click.argument("environment")
 @click.option("--version", "version", required=True)
 @click.option("--force-bake", is_flag=True, help="Bake even if an image of the same source exists.")
@@ -131,7 +127,7 @@ def bake(ctx: Context, environment: str, version: str, force_bake: bool, json_mo
         printer.line(f"{verb} {result.ami} for {version} (source hash {result.source_hash[:12]})")
 
 
-@cli.command()
+@click.command()
 @click.argument("environment")
 @click.pass_obj
 def restart(ctx: Context, environment: str) -> None:
@@ -143,7 +139,7 @@ def restart(ctx: Context, environment: str) -> None:
     printer.line(f"{environment}: every worker replaced")
 
 
-@cli.command("proxy-upgrade")
+@click.command("proxy-upgrade")
 @click.argument("environment")
 @click.pass_obj
 def proxy_upgrade(ctx: Context, environment: str) -> None:
@@ -155,7 +151,7 @@ def proxy_upgrade(ctx: Context, environment: str) -> None:
     printer.line(f"{environment}: nginx upgraded in place")
 
 
-@cli.command()
+@click.command()
 @click.argument("environment")
 @click.pass_obj
 def stop(ctx: Context, environment: str) -> None:
@@ -181,3 +177,7 @@ def _env_on(ctx: Context, environment: str, platform: str):  # type: ignore[no-u
             hint=f"use it on a `platform: {platform}` environment",
         )
     return env
+
+
+# Registered on the `bluegreen` group by cli.py.
+COMMANDS = (sandbox, env_group, bake, restart, proxy_upgrade, stop)

@@ -1,7 +1,10 @@
 """The composition root: config -> store, platform adapters and engine.
 
-The only module that knows which adapter serves which setting. Adapters are
-imported lazily so `bluegreen status` does not pay for boto3 or the local
+The only module that knows which adapter serves which setting, and the only
+one besides the `sandbox` commands that knows the sandbox: it works out once
+where AWS is (endpoint and credentials) and where Terraform keeps its state,
+and passes them to the adapters, which never look for themselves. Adapters
+are imported lazily so `bluegreen status` does not pay for boto3 or the local
 platform's imports when it does not need them.
 """
 
@@ -10,11 +13,50 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bluegreen.config import Config, Environment
 from bluegreen.engine import Engine
 from bluegreen.model import Event, Record
 from bluegreen.ports import Notifier, Platform, Store
+
+if TYPE_CHECKING:
+    from bluegreen.adapters.aws.environment import AwsEnvironment
+    from bluegreen.adapters.aws.session import AwsTarget
+    from bluegreen.adapters.aws.stacks import Network
+    from bluegreen.adapters.packer import PackerBaker
+    from bluegreen.adapters.terraform import TerraformRunner, TerraformSettings
+    from bluegreen.sandbox.lifecycle import SandboxInfo
+
+Progress = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+def in_sandbox(config: Config) -> bool:
+    return config.aws.endpoint_url == "sandbox"
+
+
+def _seconds(variable: str, default: float) -> float:
+    """A timeout given in the environment (seconds), else `default`."""
+    text = os.environ.get(variable, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if value <= 0:
+        from bluegreen.errors import ConfigError
+
+        raise ConfigError(
+            f"{variable}={text!r} is not a number of seconds above 0",
+            where=variable,
+            hint=f"set {variable} to a number of seconds (e.g. 1800), or unset it for {default:g}",
+        )
+    return value
 
 
 def state_dir(config: Config) -> Path:
@@ -31,29 +73,97 @@ def make_store(config: Config) -> Store:
         return store
     from bluegreen.adapters.sqlite_store import SqliteStore
 
-    if config.aws.endpoint_url == "sandbox":
-        from bluegreen.adapters import sandbox
+    if in_sandbox(config):
+        from bluegreen.sandbox import record
 
-        return SqliteStore(sandbox.store_path(state_dir(config)))
+        return SqliteStore(record.store_path(state_dir(config)))
     return SqliteStore(state_dir(config) / "bluegreen.db")
 
 
-def aws_target(config: Config):  # type: ignore[no-untyped-def]
-    """Where the AWS APIs are: AWS itself, or the sandbox's recorded endpoint."""
+def aws_target(config: Config, *, sandbox: bool | None = None) -> AwsTarget:
+    """Where the AWS APIs are: AWS itself (or the config's endpoint), or the running sandbox."""
     from bluegreen.adapters.aws.session import AwsTarget
 
-    endpoint = config.aws.endpoint_url
-    if endpoint == "sandbox":
-        from bluegreen.adapters import sandbox
+    if in_sandbox(config) if sandbox is None else sandbox:
+        from bluegreen.sandbox import record
 
-        endpoint = sandbox.endpoint(config)
-        # The sandbox takes any credentials; every client (boto3, packer,
-        # terraform) reads them from the environment, as on AWS.
-        os.environ.update(sandbox.CREDENTIALS)
-    return AwsTarget(region=config.aws.region, endpoint_url=endpoint)
+        # The sandbox takes any credentials; every client (boto3, packer, terraform) is given these.
+        credentials = tuple(record.CREDENTIALS.items())
+        return AwsTarget(config.aws.region, record.endpoint_at(state_dir(config)), credentials=credentials)
+    return AwsTarget(region=config.aws.region, endpoint_url=config.aws.endpoint_url)
 
 
-def make_platform(config: Config, env: Environment, progress: Callable[[str], None] = lambda s: None) -> Platform:
+def terraform_settings(
+    config: Config, *, sandbox: bool | None = None, target: AwsTarget | None = None
+) -> TerraformSettings:
+    """Terraform for `config`; `sandbox=True` targets the sandbox whatever the config's endpoint.
+
+    `target` (default: worked out from the config) says where AWS is.
+    """
+    from bluegreen.adapters.terraform.settings import (
+        DEFAULT_TIMEOUT_S,
+        MIRROR_ENV,
+        TIMEOUT_ENV,
+        TerraformSettings,
+        remembered_mirror,
+    )
+
+    sandboxed = in_sandbox(config) if sandbox is None else sandbox
+    target = target or aws_target(config, sandbox=sandboxed)
+    # Given in the config or the environment, else the one given before (a plain shell knows none).
+    mirror = config.aws.provider_mirror or os.environ.get(MIRROR_ENV, "") or remembered_mirror(state_dir(config))
+    timeout_s = _seconds(TIMEOUT_ENV, DEFAULT_TIMEOUT_S)
+    if sandboxed:
+        from bluegreen.sandbox import record
+
+        # The sandbox's state lives and dies with its server: always local, and apart from real AWS's.
+        return TerraformSettings(
+            state_dir=state_dir(config),
+            region=target.region,
+            stacks_root=record.terraform_dir(state_dir(config)),
+            aws_env=target.process_env(),
+            provider_mirror=mirror,
+            timeout_s=timeout_s,
+        )
+    return TerraformSettings(
+        state_dir=state_dir(config),
+        region=target.region,
+        aws_env=target.process_env(),
+        state_bucket=config.aws.terraform_state_bucket,
+        lock_table=config.aws.terraform_lock_table,
+        path_style=bool(target.endpoint_url),
+        provider_mirror=mirror,
+        timeout_s=timeout_s,
+    )
+
+
+def terraform_runner(config: Config, progress: Progress = _quiet, *, sandbox: bool | None = None) -> TerraformRunner:
+    from bluegreen.adapters.terraform import TerraformRunner
+
+    return TerraformRunner(terraform_settings(config, sandbox=sandbox), progress)
+
+
+def make_baker(config: Config, env: Environment, target: AwsTarget, progress: Progress = _quiet) -> PackerBaker:
+    """The environment's `bake` settings: template, artifact (empty: `local.app`), source_ami,
+    source_paths, instance_type, variables. Paths are relative to the config file."""
+    from bluegreen.adapters.packer import DEFAULT_TIMEOUT_S, TIMEOUT_ENV, PackerBaker
+
+    bake = env.bake
+    return PackerBaker(
+        target,
+        config.resolve(bake.template),
+        config.resolve(bake.artifact or env.local.app),
+        source_ami=bake.source_ami,
+        instance_type=bake.instance_type,
+        source_paths={f"source_paths/{p}": config.resolve(p) for p in bake.source_paths},
+        variables=bake.variables,
+        host_variables=sandbox_bake_variables(config),
+        progress=progress,
+        timeout_s=_seconds(TIMEOUT_ENV, DEFAULT_TIMEOUT_S),
+    )
+
+
+def make_platform(config: Config, env: Environment, progress: Progress = _quiet) -> Platform:
     if env.platform == "simulated":
         from bluegreen.adapters.simulated import file_platform
 
@@ -64,12 +174,102 @@ def make_platform(config: Config, env: Environment, progress: Callable[[str], No
         return build_local_platform(config, env)
     from bluegreen.adapters.aws.platform import build_aws_platform
 
-    return build_aws_platform(config, env, aws_target(config), progress, sandbox_bake_variables(config))
+    target = aws_target(config)
+    return build_aws_platform(
+        env, target, terraform_runner(config, progress), make_baker(config, env, target, progress)
+    )
+
+
+def aws_platform(
+    config: Config, env: Environment, target: AwsTarget, outputs: AwsEnvironment, progress: Progress = _quiet
+) -> Platform:
+    """The AWS platform at `target` for an environment whose outputs are known."""
+    from bluegreen.adapters.aws.platform import assemble
+
+    runner = terraform_runner(config, progress)
+    return assemble(env, target, outputs, runner=runner, baker=make_baker(config, env, target, progress))
+
+
+# -- the environment's load balancer (`bluegreen env up/down`) -------------------------------------
+
+
+def network(config: Config, runner: TerraformRunner) -> Network:
+    """The network from the config (real AWS), else the one the sandbox made."""
+    from bluegreen.adapters.aws.stacks import Network
+    from bluegreen.errors import ConfigError
+
+    if config.aws.vpc_id:
+        return Network(vpc_id=config.aws.vpc_id, subnet_ids=config.aws.subnet_ids)
+    if in_sandbox(config):
+        from bluegreen.sandbox.network import network as sandbox_network
+
+        return sandbox_network(runner)
+    raise ConfigError(
+        "no network for the load balancer: aws.vpc_id and aws.subnet_ids are not set",
+        where=f"{config.path}: aws",
+        hint="set aws.vpc_id and aws.subnet_ids (two subnets in two availability zones), "
+        "or use the sandbox (aws.endpoint_url: sandbox)",
+    )
+
+
+def apply_environment(config: Config, env: Environment, progress: Progress = _quiet) -> AwsEnvironment:
+    from bluegreen.adapters.aws.stacks import apply_environment as apply
+
+    runner = terraform_runner(config, progress)
+    return apply(runner, env, network(config, runner))
+
+
+def environment_outputs(config: Config, env: Environment) -> AwsEnvironment | None:
+    from bluegreen.adapters.aws.stacks import environment_outputs as outputs
+
+    return outputs(terraform_runner(config), env)
+
+
+def destroy_environment(config: Config, env: Environment, progress: Progress = _quiet) -> None:
+    from bluegreen.adapters.aws.stacks import destroy_environment as destroy
+
+    destroy(terraform_runner(config, progress), env)
+
+
+# -- the sandbox (`bluegreen sandbox up/status/down`) --------------------------------------------
+
+
+def sandbox_up(config: Config, progress: Progress = _quiet) -> SandboxInfo:
+    """Start (or reuse) the sandbox's server; create (or update) its network and every AWS environment."""
+    from bluegreen.sandbox import lifecycle
+
+    server = lifecycle.start(state_dir(config), progress)
+    return lifecycle.provision(config, server, terraform_runner(config, progress, sandbox=True))
+
+
+def sandbox_status(config: Config) -> SandboxInfo | None:
+    """The running sandbox and what it holds; None when it is not running."""
+    from bluegreen.sandbox import lifecycle, record
+
+    server = record.running_server(state_dir(config))
+    if server is None:
+        return None
+    return lifecycle.status(config, server, terraform_runner(config, sandbox=True))
+
+
+def sandbox_down(config: Config, progress: Progress = _quiet) -> None:
+    """Stop what a killed run left, the sandbox's server, and forget its state; nothing running is fine."""
+    from bluegreen.sandbox import lifecycle
+
+    clean_leftover_tools(config, progress)
+    lifecycle.down(state_dir(config), progress)
+
+
+def clean_leftover_tools(config: Config, progress: Progress = _quiet) -> list[int]:
+    """Stop terraform (and its providers) that a killed bluegreen left running in this state directory."""
+    from bluegreen.adapters.toolproc import clean_leftovers
+
+    return clean_leftovers(state_dir(config), progress)
 
 
 def sandbox_bake_variables(config: Config) -> dict[str, str]:
     """In the sandbox a bake also records the release where the data plane runs it from (moto keeps no disks)."""
-    if config.aws.endpoint_url != "sandbox":
+    if not in_sandbox(config):
         return {}
     from bluegreen.sandbox.dataplane import imagestore
 

@@ -1,4 +1,27 @@
-"""The ports: what the engine needs from the world, as Protocols.
+"""The ports: what the engine needs from the world, as Protocols; and the pipeline that uses them.
+
+The pipeline, the one place it is told (bluegreen/__init__.py points here).
+planner.py orders one deployment's steps and freezes them into its record;
+machine.py decides each next command from the record alone (pure); runner.py
+runs the command through these ports and records every step before and after:
+
+    bake       Baker: reuse or bake the release's image (skipped with --ami)
+    provision  Provisioner: the idle colour's instances, with the release
+    healthy    Health.check, polled until the threshold passes (FAILED or the deadline: roll back)
+    smoke      Verifier: checks against the new colour alone (a test listener)
+    headroom   Health.headroom: the old colour could take all traffic back (not on a first deploy)
+    shift      Traffic.set_weights, then read back from the load balancer; each step held
+               while Alarms.firing is watched (all-at-once, canary or linear steps)
+    gate       wait for `bluegreen promote` (promotion: manual), before 100% or after the last step
+    observe    the bake time at 100%, Alarms still watched
+    retire     Health.drain_state says the old colour serves nothing; Provisioner.destroy(old)
+
+Abort (`bluegreen abort`, a failed check or a firing alarm, from any step
+before retire): rollback_traffic (Traffic.set_weights: everything back to the
+old colour in one change, read back), then decommission (Provisioner.destroy
+of the new colour), ending rolled_back. A rollback that cannot finish ends
+rollback_incomplete and says what to run; once retiring has begun it is too
+late to abort, the deployment goes forward.
 
 Only adapters implement these (bluegreen/adapters/...); only adapters import
 boto3 or start processes. Every method is idempotent: the runner re-issues a

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bluegreen.adapters import motoserver
 from bluegreen.adapters.aws.session import AwsTarget
+from bluegreen.sandbox import server as motoserver
 from tests.awsenv import REGION, use_test_credentials
 
 REPO = Path(__file__).resolve().parent.parent

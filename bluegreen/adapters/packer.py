@@ -10,9 +10,11 @@
 
 The argv builder and every parser are pure and tested on recorded output
 (tests/packer/recorded/); `run_packer` is the one place the binary runs.
-The EC2 endpoint Packer talks to is the one the boto3 clients use (the
-AwsTarget, else AWS_ENDPOINT_URL as botocore reads it): Packer 1.6 ignores
-AWS_ENDPOINT_URL, so it is passed as the template's `ec2_endpoint`.
+The EC2 endpoint Packer talks to is the one the boto3 clients use
+(`session.endpoint_url`): Packer 1.6 ignores AWS_ENDPOINT_URL, so it is
+passed as the template's `ec2_endpoint`; the target's credentials go into
+Packer's own environment. The composition root (bluegreen/factory.py)
+builds the baker from the config.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import tempfile
 import threading
@@ -33,13 +34,15 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from bluegreen import source_hash as hashing
-from bluegreen.adapters.aws.session import AwsTarget, client
-from bluegreen.config import Config, Environment
+from bluegreen.adapters import toolproc
+from bluegreen.adapters.aws.session import AwsTarget, client, endpoint_url
+from bluegreen.adapters.environ import environ_with
 from bluegreen.errors import AdapterError, ConfigError, MissingToolError, ToolError
 from bluegreen.ports import BakeResult
 
 TOOL = "packer"
 MANAGED_BY = "bluegreen"
+TIMEOUT_ENV = "BLUEGREEN_PACKER_TIMEOUT"
 DEFAULT_TIMEOUT_S = 3600.0  # a real bake (launch, provision, snapshot) takes minutes, not hours
 INTERRUPT_GRACE_S = 300.0  # after SIGINT Packer terminates its build instance; give it time
 TAIL_LINES = 20
@@ -150,15 +153,6 @@ def check_bake_access(variables: Mapping[str, str]) -> None:
             hint="set bake.variables.ssh_source_cidrs to the builder's address, e.g. '[\"203.0.113.7/32\"]', "
             "or ssh_interface: session_manager (packer/README.md)",
         )
-
-
-def ec2_endpoint(target: AwsTarget, environ: Mapping[str, str]) -> str:
-    """The EC2 endpoint boto3 uses for `target`: its own, else the one botocore takes from the environment."""
-    if target.endpoint_url:
-        return target.endpoint_url
-    if environ.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "").lower() == "true":
-        return ""
-    return environ.get("AWS_ENDPOINT_URL_EC2") or environ.get("AWS_ENDPOINT_URL") or ""
 
 
 def packer_environment(environ: Mapping[str, str]) -> dict[str, str]:
@@ -326,30 +320,19 @@ def run_packer(
 ) -> PackerRun:
     """Run Packer, stream its progress as text, raise PackerError unless it exits 0.
 
-    Packer runs in its own process group. On timeout, or when the caller is
-    interrupted, it gets SIGINT first (it then deletes its build instance,
+    Packer runs in its own process group, which dies with this process
+    (adapters/toolproc.py). On timeout, or when the caller is interrupted, it gets SIGINT first (it then deletes its build instance,
     key pair and security group) and SIGKILL only after a grace period.
     """
     try:
-        proc = subprocess.Popen(
-            list(argv),
-            cwd=cwd,
-            env=dict(env),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            errors="replace",
-            bufsize=1,
-            start_new_session=True,
-        )
+        proc = toolproc.start(argv, cwd=cwd, env=env, stderr=subprocess.STDOUT)
     except FileNotFoundError:
         raise missing_packer(argv[0]) from None
     timed_out = threading.Event()
 
     def on_timeout() -> None:
         timed_out.set()
-        _interrupt(proc)
+        toolproc.interrupt(proc, INTERRUPT_GRACE_S)
 
     watchdog = threading.Timer(timeout_s, on_timeout)
     watchdog.daemon = True
@@ -363,7 +346,7 @@ def run_packer(
                 progress(text)
         returncode = proc.wait()
     except BaseException:
-        _interrupt(proc)
+        toolproc.interrupt(proc, INTERRUPT_GRACE_S)
         raise
     finally:
         watchdog.cancel()
@@ -376,20 +359,6 @@ def run_packer(
     if returncode != 0:
         raise PackerError(argv, returncode, error_text(lines), where=where, hint=hint)
     return PackerRun(tuple(argv), returncode, tuple(lines))
-
-
-def _interrupt(proc: subprocess.Popen[str]) -> None:
-    """SIGINT the process group, then SIGKILL it if it outlives the grace period."""
-    for sig, wait_s in ((signal.SIGINT, INTERRUPT_GRACE_S), (signal.SIGKILL, 10.0)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=wait_s)
-            return
-        except subprocess.TimeoutExpired:
-            continue
 
 
 # -- the adapter ------------------------------------------------------------------
@@ -428,31 +397,6 @@ class PackerBaker:
         self.progress = progress
         self.timeout_s = timeout_s
         self._environ = environ
-
-    @classmethod
-    def from_config(
-        cls,
-        config: Config,
-        environment: Environment,
-        target: AwsTarget,
-        *,
-        progress: Progress = _quiet,
-        host_variables: Mapping[str, str] | None = None,
-    ) -> PackerBaker:
-        """Reads `environment.bake`: template, artifact (empty: `local.app`), source_ami,
-        source_paths, instance_type, variables. Paths are relative to the config file."""
-        bake = environment.bake
-        return cls(
-            target,
-            config.resolve(bake.template),
-            config.resolve(bake.artifact or environment.local.app),
-            source_ami=bake.source_ami,
-            instance_type=bake.instance_type,
-            source_paths={f"source_paths/{p}": config.resolve(p) for p in bake.source_paths},
-            variables=bake.variables,
-            host_variables=host_variables,
-            progress=progress,
-        )
 
     @property
     def environ(self) -> Mapping[str, str]:
@@ -506,7 +450,7 @@ class PackerBaker:
         return choose_reusable(images)
 
     def _endpoint(self) -> str:
-        return ec2_endpoint(self.target, self.environ)
+        return endpoint_url(self.target, self.environ, "ec2")
 
     def _init(self, hint: str) -> None:
         """Install the template's plugins where this Packer needs them (no-op on Packer 1.6)."""
@@ -540,7 +484,7 @@ class PackerBaker:
             run = run_packer(
                 argv,
                 cwd=self.template.resolve().parent,
-                env=packer_environment(self.environ),
+                env=packer_environment(environ_with(self.target.process_env(), self.environ)),
                 progress=self.progress,
                 timeout_s=self.timeout_s,
                 hint=hint,

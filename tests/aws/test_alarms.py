@@ -9,13 +9,11 @@ from typing import Any
 
 import pytest
 
-from bluegreen.adapters.aws.alarms import (
-    CloudWatchAlarms,
-    alarms_in_alarm,
+from bluegreen.adapters.aws.alarms import CloudWatchAlarms, alarms_in_alarm, threshold_breaches
+from bluegreen.adapters.aws.cloudwatch import (
     arn_resource,
     load_balancer_dimension,
     metric_window,
-    threshold_breaches,
     total,
     weighted_average,
 )

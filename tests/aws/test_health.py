@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bluegreen.adapters.aws.alarms import arn_resource, load_balancer_dimension
+from bluegreen.adapters.aws.cloudwatch import arn_resource, load_balancer_dimension
 from bluegreen.adapters.aws.environment import AwsEnvironment
 from bluegreen.adapters.aws.health import AwsHealth
 from bluegreen.adapters.aws.session import AwsTarget

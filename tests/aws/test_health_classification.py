@@ -8,9 +8,8 @@ from botocore.model import StringShape
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bluegreen.adapters.aws.health import (
-    AsgInstance,
-    AsgView,
+from bluegreen.adapters.aws.asg import AsgInstance, AsgView
+from bluegreen.adapters.aws.health_rules import (
     Verdict,
     alb_verdict,
     classify,

@@ -3,7 +3,7 @@
 The load balancer, listeners, target groups, launch templates and each
 colour's ASG are made directly with boto3 (tests/aws/lb_world.py), so no
 Terraform runs; releases come with an AMI (`deploy --ami`), so no bake
-happens. Everything else is bluegreen's own: `assemble` builds the AWS
+happens. Everything else is bluegreen's own: `aws_platform` builds the AWS
 platform pointed at the proxy, the `Engine` drives it with a real SQLite
 store and the system clock. Only the Provisioner is this file's: `ScaleOnly`
 sets the pre-made ASG's capacity where Terraform would apply the slot.
@@ -25,11 +25,12 @@ import yaml
 
 from bluegreen import config as config_mod
 from bluegreen.adapters.aws.environment import AwsEnvironment
-from bluegreen.adapters.aws.platform import ProvisionThenPreview, assemble
+from bluegreen.adapters.aws.platform import ProvisionThenPreview
 from bluegreen.adapters.aws.session import AwsTarget
 from bluegreen.adapters.host import SystemClock
 from bluegreen.adapters.sqlite_store import SqliteStore
 from bluegreen.engine import Engine
+from bluegreen.factory import aws_platform
 from bluegreen.model import Actor, Colour, Record, Release, Status, weights_json
 from bluegreen.ports import Platform, ProvisionResult
 from tests.aws.lb_world import REGION, build_alb_environment, client
@@ -114,7 +115,7 @@ def build_world(directory: Path, name: str, moto: AwsTarget, proxy: AwsTarget, *
     outputs = build_alb_environment(moto, name, desired=0)
     config = write_config(directory, name, proxy.endpoint_url, **overrides)
     env = config.environment(name)
-    platform = assemble(config, env, proxy, outputs)
+    platform = aws_platform(config, env, proxy, outputs)
     # The AWS platform points the test listener at a new colour after provisioning: keep that, swap Terraform.
     preview = platform.provisioner
     assert isinstance(preview, ProvisionThenPreview)

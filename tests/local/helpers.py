@@ -20,10 +20,10 @@ import yaml
 from bluegreen import config as config_mod
 from bluegreen.adapters.local import platform as local
 from bluegreen.adapters.local import processes
-from bluegreen.adapters.motoserver import free_port
 from bluegreen.config import Config, Environment
 from bluegreen.model import Colour, Release, Weights
 from bluegreen.ports import HealthState, Platform
+from bluegreen.sandbox.server import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 APP = REPO / "examples" / "app"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from bluegreen import config
 from bluegreen.adapters.aws.session import AwsTarget
-from bluegreen.adapters.packer import PackerBaker
+from bluegreen.factory import make_baker
 
 
 def load(tmp_path: Path, bake: str) -> config.Config:
@@ -29,7 +29,7 @@ def test_the_bake_settings_become_the_bakers(tmp_path: Path) -> None:
     )
     target = AwsTarget("eu-west-1", "http://127.0.0.1:5000")
 
-    baker = PackerBaker.from_config(cfg, cfg.environment("web"), target)
+    baker = make_baker(cfg, cfg.environment("web"), target)
 
     base = tmp_path / "deploy"
     assert baker.target == target
@@ -44,7 +44,7 @@ def test_the_bake_settings_become_the_bakers(tmp_path: Path) -> None:
 def test_without_an_artifact_the_image_gets_the_local_app(tmp_path: Path) -> None:
     cfg = load(tmp_path, "")
 
-    baker = PackerBaker.from_config(cfg, cfg.environment("web"), AwsTarget("us-east-1"))
+    baker = make_baker(cfg, cfg.environment("web"), AwsTarget("us-east-1"))
 
     assert baker.artifact == tmp_path / "deploy" / "apps" / "site"
     assert baker.template == tmp_path / "deploy" / "packer" / "app.pkr.hcl"

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from bluegreen.adapters.aws.session import AwsTarget
+from bluegreen.adapters.aws.session import AwsTarget, endpoint_url
 from bluegreen.adapters.packer import (
     MachineLine,
     ami_from_artifact_id,
@@ -16,7 +16,6 @@ from bluegreen.adapters.packer import (
     artifact_id_from_manifest,
     build_argv,
     choose_reusable,
-    ec2_endpoint,
     error_text,
     packer_environment,
     parse_line,
@@ -134,7 +133,7 @@ def test_extra_variables_may_not_replace_what_bluegreen_sets() -> None:
     ],
 )
 def test_ec2_endpoint_is_the_one_boto3_would_use(target: AwsTarget, environ: dict[str, str], expected: str) -> None:
-    assert ec2_endpoint(target, environ) == expected
+    assert endpoint_url(target, environ, "ec2") == expected
 
 
 def test_packer_environment_turns_off_the_checkpoint_call_and_keeps_the_rest() -> None:

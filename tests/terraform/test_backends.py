@@ -12,6 +12,8 @@ import pytest
 from bluegreen.adapters import terraform as tf
 from bluegreen.adapters.aws.session import AwsTarget
 from bluegreen.errors import ConfigError
+from bluegreen.factory import terraform_settings
+from bluegreen.sandbox.network import NETWORK, apply_network
 from tests.terraform.world import aws, make_config
 
 pytestmark = [
@@ -37,8 +39,8 @@ def create_state_backend(target: AwsTarget) -> None:
 def test_local_state_moves_to_s3_when_a_bucket_is_configured(moto_target: AwsTarget, tmp_path: Path) -> None:
     create_state_backend(moto_target)
     local = make_config(tmp_path / "state", [], endpoint_url=moto_target.endpoint_url)
-    network = tf.apply_network(tf.TerraformRunner(tf.TerraformSettings.from_config(local)))
-    workdir = tf.TerraformSettings.from_config(local).workdir(tf.NETWORK)
+    network = apply_network(tf.TerraformRunner(terraform_settings(local)))
+    workdir = terraform_settings(local).workdir(NETWORK)
     assert (workdir / "terraform.tfstate").stat().st_size > 0
 
     remote = make_config(
@@ -49,8 +51,8 @@ def test_local_state_moves_to_s3_when_a_bucket_is_configured(moto_target: AwsTar
         terraform_lock_table=TABLE,
     )
     progress: list[str] = []
-    runner = tf.TerraformRunner(tf.TerraformSettings.from_config(remote), progress.append)
-    again = tf.apply_network(runner)
+    runner = tf.TerraformRunner(terraform_settings(remote), progress.append)
+    again = apply_network(runner)
 
     assert again == network  # the state moved: the same VPC, not a second one
     assert any("moving the state to s3" in line for line in progress)
@@ -59,7 +61,7 @@ def test_local_state_moves_to_s3_when_a_bucket_is_configured(moto_target: AwsTar
     assert keys == [KEY]
     locks = aws(moto_target, "dynamodb").scan(TableName=TABLE)["Items"]
     assert {item["LockID"]["S"] for item in locks} == {f"{BUCKET}/{KEY}-md5"}
-    assert runner.outputs(tf.NETWORK) == {"vpc_id": network.vpc_id, "subnet_ids": list(network.subnet_ids)}
+    assert runner.outputs(NETWORK) == {"vpc_id": network.vpc_id, "subnet_ids": list(network.subnet_ids)}
 
 
 def test_s3_state_without_a_lock_table_locks_with_a_lock_file(moto_target: AwsTarget, tmp_path: Path) -> None:
@@ -69,15 +71,15 @@ def test_s3_state_without_a_lock_table_locks_with_a_lock_file(moto_target: AwsTa
     # Versioning keeps the trace of the lock file Terraform wrote and deleted.
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     config = make_config(tmp_path / "state", [], endpoint_url=moto_target.endpoint_url, terraform_state_bucket=bucket)
-    runner = tf.TerraformRunner(tf.TerraformSettings.from_config(config))
-    network = tf.apply_network(runner)
+    runner = tf.TerraformRunner(terraform_settings(config))
+    network = apply_network(runner)
 
     assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])] == [KEY]
     versions = s3.list_object_versions(Bucket=bucket)
     lock_writes = [v for v in versions.get("Versions", []) if v["Key"] == f"{KEY}.tflock"]
     lock_deletes = [m for m in versions.get("DeleteMarkers", []) if m["Key"] == f"{KEY}.tflock"]
     assert lock_writes and len(lock_deletes) == len(lock_writes)  # every lock taken was released
-    assert runner.outputs(tf.NETWORK) == {"vpc_id": network.vpc_id, "subnet_ids": list(network.subnet_ids)}
+    assert runner.outputs(NETWORK) == {"vpc_id": network.vpc_id, "subnet_ids": list(network.subnet_ids)}
 
 
 def test_the_configured_mirror_is_where_terraform_looks_for_providers(moto_target: AwsTarget, tmp_path: Path) -> None:
@@ -85,15 +87,16 @@ def test_the_configured_mirror_is_where_terraform_looks_for_providers(moto_targe
     empty.mkdir()
     config = make_config(tmp_path / "state", [], endpoint_url=moto_target.endpoint_url, provider_mirror=str(empty))
     with pytest.raises(tf.TerraformError) as caught:
-        tf.apply_network(tf.TerraformRunner(tf.TerraformSettings.from_config(config)))
+        apply_network(tf.TerraformRunner(terraform_settings(config)))
     err = caught.value
     assert "terraform init of sandbox network (module infra/sandbox) failed" in str(err)
     assert "Failed to query available provider packages" in err.output_tail
     assert str(empty) in err.output_tail
+    assert tf.MIRROR_ENV in err.hint and "aws.provider_mirror" in err.hint
 
 
 def test_a_mirror_that_is_not_a_directory_is_a_config_error(tmp_path: Path) -> None:
     config = make_config(tmp_path / "state", [], provider_mirror=str(tmp_path / "nowhere"))
     with pytest.raises(ConfigError) as caught:
-        tf.apply_network(tf.TerraformRunner(tf.TerraformSettings.from_config(config)))
+        apply_network(tf.TerraformRunner(terraform_settings(config)))
     assert str(tmp_path / "nowhere") in caught.value.what

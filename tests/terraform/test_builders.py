@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -9,11 +10,17 @@ import pytest
 from python_terraform import Terraform
 
 from bluegreen import config as config_module
+from bluegreen import factory
 from bluegreen.adapters import terraform as tf
+from bluegreen.adapters.aws import stacks
 from bluegreen.adapters.aws.environment import AwsEnvironment
+from bluegreen.adapters.aws.session import AwsTarget
+from bluegreen.adapters.terraform import commands, parse
 from bluegreen.config import Capacity, Environment, HealthCheck, LoadBalancer
 from bluegreen.errors import ConfigError, UsageError
 from bluegreen.model import Colour, Release
+from bluegreen.sandbox.network import NETWORK
+from bluegreen.sandbox.record import CREDENTIALS
 from tests.terraform.world import make_config
 
 RECORDED = Path(__file__).parent / "recorded"
@@ -27,7 +34,7 @@ def recorded(name: str) -> str:
 
 
 def test_cli_config_with_a_mirror_installs_hashicorp_providers_from_it_only(tmp_path: Path) -> None:
-    text = tf.cli_config_text(tmp_path / "cache", "/srv/mirror")
+    text = commands.cli_config_text(tmp_path / "cache", "/srv/mirror")
     assert f'plugin_cache_dir   = "{tmp_path / "cache"}"' in text
     assert "provider_installation {" in text
     assert 'path    = "/srv/mirror"' in text
@@ -38,28 +45,28 @@ def test_cli_config_with_a_mirror_installs_hashicorp_providers_from_it_only(tmp_
 
 
 def test_cli_config_without_a_mirror_leaves_installation_to_terraform(tmp_path: Path) -> None:
-    text = tf.cli_config_text(tmp_path / "cache")
+    text = commands.cli_config_text(tmp_path / "cache")
     assert "plugin_cache_dir" in text
     assert "provider_installation" not in text
     assert "filesystem_mirror" not in text
 
 
 def test_cli_config_strings_escape_quotes_and_template_sequences() -> None:
-    assert tf.hcl_string('/a "b"/${c}') == '"/a \\"b\\"/$${c}"'
+    assert commands.hcl_string('/a "b"/${c}') == '"/a \\"b\\"/$${c}"'
 
 
 # -- backend and state layout -------------------------------------------------------------
 
 
 def test_local_backend_keeps_state_in_the_working_directory() -> None:
-    stack = tf.slot_stack("web-prod", Colour.GREEN)
-    assert tf.backend_config(stack, region="eu-west-1") == {"local": {"path": "terraform.tfstate"}}
+    stack = stacks.slot_stack("web-prod", Colour.GREEN)
+    assert commands.backend_config(stack, region="eu-west-1") == {"local": {"path": "terraform.tfstate"}}
 
 
 def test_s3_backend_has_one_key_per_environment_and_colour_and_the_lock_table() -> None:
-    blue, green = tf.slot_stack("web-prod", Colour.BLUE), tf.slot_stack("web-prod", Colour.GREEN)
-    env = tf.environment_stack("web-prod")
-    backend = tf.backend_config(green, region="eu-west-1", state_bucket="tf-state", lock_table="tf-locks")
+    blue, green = stacks.slot_stack("web-prod", Colour.BLUE), stacks.slot_stack("web-prod", Colour.GREEN)
+    env = stacks.environment_stack("web-prod")
+    backend = commands.backend_config(green, region="eu-west-1", state_bucket="tf-state", lock_table="tf-locks")
     assert backend == {
         "s3": {
             "bucket": "tf-state",
@@ -69,27 +76,29 @@ def test_s3_backend_has_one_key_per_environment_and_colour_and_the_lock_table() 
             "dynamodb_table": "tf-locks",
         }
     }
-    keys = {tf.state_key(s) for s in (blue, green, env, tf.slot_stack("web-stage", Colour.BLUE), tf.NETWORK)}
+    keys = {commands.state_key(s) for s in (blue, green, env, stacks.slot_stack("web-stage", Colour.BLUE), NETWORK)}
     assert len(keys) == 5
 
 
 def test_s3_backend_uses_path_style_only_at_another_endpoint() -> None:
-    stack = tf.environment_stack("web-prod")
-    assert "use_path_style" not in tf.backend_config(stack, region="us-east-1", state_bucket="b")["s3"]
-    assert tf.backend_config(stack, region="us-east-1", state_bucket="b", path_style=True)["s3"]["use_path_style"]
-    assert "dynamodb_table" not in tf.backend_config(stack, region="us-east-1", state_bucket="b")["s3"]
+    stack = stacks.environment_stack("web-prod")
+    assert "use_path_style" not in commands.backend_config(stack, region="us-east-1", state_bucket="b")["s3"]
+    assert commands.backend_config(stack, region="us-east-1", state_bucket="b", path_style=True)["s3"]["use_path_style"]
+    assert "dynamodb_table" not in commands.backend_config(stack, region="us-east-1", state_bucket="b")["s3"]
 
 
 def test_s3_backend_locks_with_a_lock_file_unless_a_lock_table_is_configured() -> None:
-    stack = tf.environment_stack("web-prod")
-    assert tf.backend_config(stack, region="us-east-1", state_bucket="b")["s3"]["use_lockfile"] is True
-    with_table = tf.backend_config(stack, region="us-east-1", state_bucket="b", lock_table="t")["s3"]
+    stack = stacks.environment_stack("web-prod")
+    assert commands.backend_config(stack, region="us-east-1", state_bucket="b")["s3"]["use_lockfile"] is True
+    with_table = commands.backend_config(stack, region="us-east-1", state_bucket="b", lock_table="t")["s3"]
     assert "use_lockfile" not in with_table and with_table["dynamodb_table"] == "t"
 
 
 def test_each_colour_and_the_environment_have_their_own_working_directory(tmp_path: Path) -> None:
     settings = tf.TerraformSettings(state_dir=tmp_path, region="us-east-1")
-    dirs = {settings.workdir(s) for s in (tf.environment_stack("web"), *(tf.slot_stack("web", c) for c in Colour))}
+    dirs = {
+        settings.workdir(s) for s in (stacks.environment_stack("web"), *(stacks.slot_stack("web", c) for c in Colour))
+    }
     assert dirs == {
         tmp_path / "terraform/web/environment",
         tmp_path / "terraform/web/blue",
@@ -101,37 +110,38 @@ def test_the_sandbox_keeps_its_state_apart_and_always_local(tmp_path: Path) -> N
     config = make_config(
         tmp_path / "state", [], endpoint_url="sandbox", terraform_state_bucket="b", terraform_lock_table="t"
     )
-    settings = tf.TerraformSettings.from_config(config)
-    assert settings.sandbox
-    assert settings.workdir(tf.NETWORK) == tmp_path / "state/sandbox/terraform/sandbox/network"
-    assert settings.backend(tf.NETWORK) == {"local": {"path": "terraform.tfstate"}}
+    sandbox = AwsTarget("us-east-1", "http://127.0.0.1:9", credentials=tuple(CREDENTIALS.items()))
+    settings = factory.terraform_settings(config, target=sandbox)
+    assert settings.aws_env["AWS_ACCESS_KEY_ID"] == "testing" and settings.aws_env["AWS_PROFILE"] is None
+    assert settings.workdir(NETWORK) == tmp_path / "state/sandbox/terraform/sandbox/network"
+    assert settings.backend(NETWORK) == {"local": {"path": "terraform.tfstate"}}
     assert settings.cli_config_path == tmp_path / "state/terraform/.cli.tfrc"
 
 
 def test_a_real_endpoint_is_passed_to_terraform_and_credentials_left_alone(tmp_path: Path) -> None:
     config = make_config(tmp_path, [], endpoint_url="http://127.0.0.1:4566")
-    env = tf.TerraformSettings.from_config(config).process_env(aws=True)
+    env = factory.terraform_settings(config).process_env(aws=True)
     assert env["AWS_ENDPOINT_URL"] == "http://127.0.0.1:4566"
     assert env["TF_CLI_CONFIG_FILE"] == str(tmp_path / "terraform/.cli.tfrc")
     assert "AWS_ACCESS_KEY_ID" not in env
-    plain = tf.TerraformSettings.from_config(make_config(tmp_path, [])).process_env(aws=True)
+    plain = factory.terraform_settings(make_config(tmp_path, [])).process_env(aws=True)
     assert "AWS_ENDPOINT_URL" not in plain
 
 
 def test_the_mirror_comes_from_config_else_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(tf.MIRROR_ENV, "/from/env")
-    assert tf.TerraformSettings.from_config(make_config(tmp_path, [])).provider_mirror == "/from/env"
+    assert factory.terraform_settings(make_config(tmp_path, [])).provider_mirror == "/from/env"
     configured = make_config(tmp_path, [], provider_mirror="/from/config")
-    assert tf.TerraformSettings.from_config(configured).provider_mirror == "/from/config"
+    assert factory.terraform_settings(configured).provider_mirror == "/from/config"
     monkeypatch.delenv(tf.MIRROR_ENV)
-    assert tf.TerraformSettings.from_config(make_config(tmp_path, [])).provider_mirror == ""
+    assert factory.terraform_settings(make_config(tmp_path, [])).provider_mirror == ""
 
 
 # -- the generated root module ----------------------------------------------------------------
 
 
 def test_root_module_passes_every_input_through_and_exposes_the_module() -> None:
-    root = tf.root_module(
+    root = commands.root_module(
         "../../infra/modules/slot", {"ami": "x", "colour": "blue"}, region="eu-west-1", backend={"local": {}}
     )
     assert root["module"]["main"] == {
@@ -147,9 +157,10 @@ def test_root_module_passes_every_input_through_and_exposes_the_module() -> None
 
 def test_module_source_is_relative_as_terraform_requires(tmp_path: Path) -> None:
     assert (
-        tf.module_source(tmp_path / "infra/modules/slot", tmp_path / "state/web/blue") == "../../../infra/modules/slot"
+        commands.module_source(tmp_path / "infra/modules/slot", tmp_path / "state/web/blue")
+        == "../../../infra/modules/slot"
     )
-    assert tf.module_source(tmp_path / "w/infra", tmp_path / "w") == "./infra"
+    assert commands.module_source(tmp_path / "w/infra", tmp_path / "w") == "./infra"
 
 
 # -- inputs from config ------------------------------------------------------------------------
@@ -174,7 +185,7 @@ ALB = AwsEnvironment.from_outputs(
 
 
 def test_environment_inputs_carry_the_health_check_and_ports() -> None:
-    inputs = tf.environment_inputs(ENV, tf.Network("vpc-1", ("subnet-a", "subnet-b")))
+    inputs = stacks.environment_inputs(ENV, stacks.Network("vpc-1", ("subnet-a", "subnet-b")))
     assert inputs == {
         "name": "web-prod",
         "vpc_id": "vpc-1",
@@ -191,7 +202,7 @@ def test_environment_inputs_carry_the_health_check_and_ports() -> None:
 
 
 def test_slot_inputs_attach_the_colour_to_its_own_target_group() -> None:
-    inputs = tf.slot_inputs(ENV, Colour.GREEN, Release("v42", "ami-0abc"), ALB)
+    inputs = stacks.slot_inputs(ENV, Colour.GREEN, Release("v42", "ami-0abc"), ALB)
     assert inputs["target_group_arn"] == "arn:tg/green"
     assert inputs["load_balancer_name"] == ""
     assert (inputs["min_size"], inputs["max_size"], inputs["desired_capacity"]) == (2, 6, 3)
@@ -202,13 +213,13 @@ def test_slot_inputs_attach_the_colour_to_its_own_target_group() -> None:
 
 def test_a_classic_elb_slot_starts_detached_for_the_traffic_adapter_to_attach() -> None:
     elb = AwsEnvironment.from_outputs("web-prod", {"load_balancer_type": "elb", "load_balancer_name": "web-prod"})
-    inputs = tf.slot_inputs(ENV, Colour.BLUE, Release("v1", "ami-1"), elb)
+    inputs = stacks.slot_inputs(ENV, Colour.BLUE, Release("v1", "ami-1"), elb)
     assert inputs["target_group_arn"] == "" and inputs["load_balancer_name"] == ""
 
 
 def test_a_release_without_an_image_cannot_be_provisioned() -> None:
     with pytest.raises(UsageError) as caught:
-        tf.slot_inputs(ENV, Colour.GREEN, Release("v42"), ALB)
+        stacks.slot_inputs(ENV, Colour.GREEN, Release("v42"), ALB)
     assert "bluegreen bake web-prod --version v42" in caught.value.hint
 
 
@@ -220,13 +231,15 @@ def argv(command: str, options: dict[str, object], tmp_path: Path) -> list[str]:
 
 
 def test_apply_argv_approves_speaks_json_and_waits_for_the_lock(tmp_path: Path) -> None:
-    assert argv("apply", tf.apply_options(), tmp_path) == [
+    assert argv("apply", commands.apply_options(), tmp_path) == [
         "terraform", "apply", "-auto-approve", "-input=false", "-no-color", "-json", "-lock-timeout=10m",
     ]  # fmt: skip
 
 
 def test_apply_argv_replaces_module_resources_by_their_root_address(tmp_path: Path) -> None:
-    args = argv("apply", tf.apply_options(replace=["aws_launch_template.this", "aws_autoscaling_group.this"]), tmp_path)
+    args = argv(
+        "apply", commands.apply_options(replace=["aws_launch_template.this", "aws_autoscaling_group.this"]), tmp_path
+    )
     assert args[-2:] == [
         "-replace=module.main.aws_launch_template.this",
         "-replace=module.main.aws_autoscaling_group.this",
@@ -234,33 +247,33 @@ def test_apply_argv_replaces_module_resources_by_their_root_address(tmp_path: Pa
 
 
 def test_destroy_argv_is_apply_destroy_without_the_removed_force_flag(tmp_path: Path) -> None:
-    args = argv("apply", tf.apply_options(destroy=True), tmp_path)
+    args = argv("apply", commands.apply_options(destroy=True), tmp_path)
     assert args[:3] == ["terraform", "apply", "-auto-approve"] and "-destroy" in args
     assert "-force" not in args and "-auto-approve=false" not in args
 
 
 def test_init_argv_reconfigures_or_migrates(tmp_path: Path) -> None:
-    assert argv("init", tf.init_options(), tmp_path) == [
+    assert argv("init", commands.init_options(), tmp_path) == [
         "terraform",
         "init",
         "-input=false",
         "-no-color",
         "-reconfigure",
     ]
-    migrate = argv("init", tf.init_options(migrate_state=True), tmp_path)
+    migrate = argv("init", commands.init_options(migrate_state=True), tmp_path)
     assert "-migrate-state" in migrate and "-force-copy" in migrate and "-reconfigure" not in migrate
 
 
 def test_plan_and_output_argv(tmp_path: Path) -> None:
-    assert "-detailed-exitcode" in argv("plan", tf.plan_options(), tmp_path)
-    assert argv("output", tf.output_options(), tmp_path) == ["terraform", "output", "-json", "-no-color"]
+    assert "-detailed-exitcode" in argv("plan", commands.plan_options(), tmp_path)
+    assert argv("output", commands.output_options(), tmp_path) == ["terraform", "output", "-json", "-no-color"]
 
 
 # -- parsing recorded terraform output ---------------------------------------------------------------
 
 
 def test_progress_lines_of_a_recorded_apply() -> None:
-    lines = tf.progress_lines(tf.json_messages(recorded("apply_slot_ok.jsonl")))
+    lines = parse.progress_lines(parse.json_messages(recorded("apply_slot_ok.jsonl")))
     assert lines[0] == "Plan: 3 to add, 0 to change, 0 to destroy."
     assert any(line.startswith("aws_launch_template.this: Creation complete after") for line in lines)
     assert any(
@@ -271,7 +284,7 @@ def test_progress_lines_of_a_recorded_apply() -> None:
 
 
 def test_progress_lines_of_a_recorded_destroy() -> None:
-    lines = tf.progress_lines(tf.json_messages(recorded("destroy_slot.jsonl")))
+    lines = parse.progress_lines(parse.json_messages(recorded("destroy_slot.jsonl")))
     # Recorded after the failed create below: the group never existed, only the template did.
     assert lines[0] == "Plan: 0 to add, 0 to change, 2 to destroy."
     assert "aws_launch_template.this: Destruction complete after 0s" in lines
@@ -279,40 +292,40 @@ def test_progress_lines_of_a_recorded_destroy() -> None:
 
 
 def test_error_text_of_a_recorded_variable_validation_failure() -> None:
-    text = tf.error_text(tf.json_messages(recorded("apply_slot_invalid_ami.jsonl")), "", "")
+    text = parse.error_text(parse.json_messages(recorded("apply_slot_invalid_ami.jsonl")), "", "")
     assert text.startswith("Error: Invalid value for variable: ami must be an image id")
 
 
 def test_error_text_of_a_recorded_api_failure_names_the_resource() -> None:
     stdout = recorded("apply_slot_api_error.jsonl")
-    text = tf.error_text(tf.json_messages(stdout), stdout, "")
+    text = parse.error_text(parse.json_messages(stdout), stdout, "")
     assert text.startswith("Error: creating Auto Scaling Group (shop-green)")
     assert "(aws_autoscaling_group.this)" in text
     assert "InvalidSubnetID.NotFound" in text
-    assert "Creation errored" in " ".join(tf.progress_lines(tf.json_messages(stdout)))
+    assert "Creation errored" in " ".join(parse.progress_lines(parse.json_messages(stdout)))
 
 
 def test_error_text_falls_back_to_what_terraform_printed() -> None:
     stderr = "\nError: Failed to query available provider packages\n\nCould not retrieve the list...\n"
-    assert tf.error_text([], "", stderr).startswith("Error: Failed to query available provider packages")
-    assert tf.error_text([], "plain stdout", "") == "plain stdout"
-    assert len(tf.error_text([], "x" * 10_000, "")) == tf.ERROR_TAIL_CHARS
+    assert parse.error_text([], "", stderr).startswith("Error: Failed to query available provider packages")
+    assert parse.error_text([], "plain stdout", "") == "plain stdout"
+    assert len(parse.error_text([], "x" * 10_000, "")) == parse.ERROR_TAIL_CHARS
 
 
 def test_recorded_outputs_build_the_environment_the_adapters_take() -> None:
-    outputs = tf.parse_outputs(recorded("output_environment_elb.json"))
+    outputs = parse.parse_outputs(recorded("output_environment_elb.json"))
     env = AwsEnvironment.from_outputs("shop", outputs["main"])
     assert env.load_balancer_type == "elb"
     assert env.load_balancer_name == "shop"
     assert env.dns_name == "shop.us-east-1.elb.amazonaws.com"
     assert env.security_group_id.startswith("sg-")
     assert len(env.subnet_ids) == 2
-    assert tf.parse_outputs("{}\n") == {}
+    assert parse.parse_outputs("{}\n") == {}
 
 
 def test_terraform_error_names_module_environment_and_colour() -> None:
     err = tf.TerraformError(
-        tf.slot_stack("web-prod", Colour.GREEN),
+        stacks.slot_stack("web-prod", Colour.GREEN),
         "apply",
         ["terraform", "apply"],
         1,
@@ -327,6 +340,34 @@ def test_terraform_error_names_module_environment_and_colour() -> None:
 
 
 # -- config: where the network comes from -----------------------------------------------------------
+
+
+def test_a_mirror_given_once_is_remembered_for_a_plain_shell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    terraform = tmp_path / "bin" / "terraform"  # answers every command at once: only the files matter here
+    terraform.parent.mkdir()
+    terraform.write_text("#!/bin/sh\nexit 0\n")
+    terraform.chmod(0o755)
+    (tmp_path / "infra" / "m").mkdir(parents=True)
+    (tmp_path / "infra" / "m" / "main.tf").write_text("")
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    config = make_config(tmp_path / "state", [])
+
+    def run() -> tf.TerraformSettings:
+        settings = dataclasses.replace(
+            factory.terraform_settings(config), modules_root=tmp_path / "infra", binary=str(terraform)
+        )
+        tf.TerraformRunner(settings).validate(tf.Stack("m", ("m",)), {})
+        return settings
+
+    monkeypatch.setenv(tf.MIRROR_ENV, str(mirror))
+    run()
+    monkeypatch.delenv(tf.MIRROR_ENV)
+    settings = run()
+    assert settings.provider_mirror == str(mirror)
+    assert str(mirror) in settings.cli_config_path.read_text()
+    mirror.rmdir()  # a mirror that is gone is not one to remember
+    assert factory.terraform_settings(config).provider_mirror == ""
 
 
 def load(tmp_path: Path, aws: dict[str, object]) -> config_module.Config:
@@ -358,5 +399,5 @@ def test_config_rejects_a_half_named_network(tmp_path: Path, aws: dict[str, obje
 def test_without_a_network_real_aws_asks_for_one(tmp_path: Path) -> None:
     config = make_config(tmp_path, [ENV])
     with pytest.raises(ConfigError) as caught:
-        tf.network_for(config, tf.TerraformRunner(tf.TerraformSettings.from_config(config)))
+        factory.network(config, factory.terraform_runner(config))
     assert "aws.vpc_id and aws.subnet_ids" in caught.value.hint

@@ -16,12 +16,15 @@ from typing import Any
 
 import pytest
 
+from bluegreen import factory
 from bluegreen.adapters import terraform as tf
+from bluegreen.adapters.aws import stacks
 from bluegreen.adapters.aws.environment import AwsEnvironment
 from bluegreen.adapters.aws.provisioner import AwsProvisioner
 from bluegreen.adapters.aws.session import AwsTarget
 from bluegreen.config import Capacity, Config, Environment, HealthCheck
 from bluegreen.model import Colour, Release
+from bluegreen.sandbox.network import apply_network
 from tests.terraform.world import aws, make_config
 
 pytestmark = [
@@ -45,10 +48,11 @@ class World:
     progress: list[str] = field(default_factory=list)
 
     def provisioner(self, env: AwsEnvironment | None = None) -> AwsProvisioner:
-        return AwsProvisioner.from_config(self.config, ENV, env or self.env, self.target, progress=self.progress.append)
+        runner = tf.TerraformRunner(self.settings, self.progress.append)
+        return AwsProvisioner(runner, ENV, env or self.env, self.target)
 
     def state_file(self, colour: Colour) -> Path:
-        return self.settings.workdir(tf.slot_stack(ENV.name, colour)) / "terraform.tfstate"
+        return self.settings.workdir(stacks.slot_stack(ENV.name, colour)) / "terraform.tfstate"
 
     def client(self, service: str) -> Any:
         return aws(self.target, service)
@@ -60,12 +64,12 @@ def world(moto_target: AwsTarget, tmp_path_factory: pytest.TempPathFactory) -> I
     state = tmp_path_factory.mktemp("terraform") / "state"
     progress: list[str] = []
     bootstrap = make_config(state, [ENV], endpoint_url=moto_target.endpoint_url)
-    network = tf.apply_network(tf.TerraformRunner(tf.TerraformSettings.from_config(bootstrap), progress.append))
+    network = apply_network(tf.TerraformRunner(factory.terraform_settings(bootstrap), progress.append))
     config = make_config(
         state, [ENV], endpoint_url=moto_target.endpoint_url, vpc_id=network.vpc_id, subnet_ids=network.subnet_ids
     )
-    env = tf.apply_environment(config, ENV, progress.append)
-    yield World(moto_target, config, tf.TerraformSettings.from_config(config), env, progress)
+    env = factory.apply_environment(config, ENV, progress.append)
+    yield World(moto_target, config, factory.terraform_settings(config), env, progress)
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +110,7 @@ def test_environment_outputs_are_what_the_adapters_read(world: World) -> None:
     assert set(env.target_group_arns or {}) == {"blue", "green"}
     assert (env.listener_port, env.test_listener_port) == (80, 8080)
     assert env.subnet_ids == world.config.aws.subnet_ids
-    assert tf.environment_outputs(world.config, ENV) == env
+    assert factory.environment_outputs(world.config, ENV) == env
     assert any("aws_lb.this[0]: Creation complete" in line for line in world.progress)
 
 
@@ -129,7 +133,7 @@ def test_target_groups_check_health_as_configured(world: World) -> None:
 
 
 def test_an_environment_never_created_has_no_outputs(world: World) -> None:
-    assert tf.environment_outputs(world.config, dataclasses.replace(ENV, name="web-other")) is None
+    assert factory.environment_outputs(world.config, dataclasses.replace(ENV, name="web-other")) is None
 
 
 # -- the slots --------------------------------------------------------------------------------------
@@ -169,7 +173,7 @@ def test_applying_green_does_not_touch_blues_state(world: World, blue: dict[str,
     assert instance_images(world, group) == {V2.ami}
     assert world.state_file(Colour.BLUE).read_bytes() == before
     runner = tf.TerraformRunner(world.settings)
-    assert not runner.has_changes(tf.slot_stack(ENV.name, Colour.BLUE))
+    assert not runner.has_changes(stacks.slot_stack(ENV.name, Colour.BLUE))
     assert instance_images(world, asg(world, Colour.BLUE) or {}) == {V1.ami}
 
 
@@ -199,7 +203,7 @@ def test_a_terraform_failure_says_what_terraform_said_and_which_module_and_colou
     assert "Invalid value for variable" in str(err) and "ami must be an image id" in str(err)
     assert "terraform apply of slot web-prod/green (module infra/modules/slot) failed" in str(err)
     assert err.argv[:2] == ["terraform", "apply"] and err.returncode == 1
-    assert str(world.settings.workdir(tf.slot_stack(ENV.name, Colour.GREEN))) in err.where
+    assert str(world.settings.workdir(stacks.slot_stack(ENV.name, Colour.GREEN))) in err.where
     assert instance_images(world, asg(world, Colour.GREEN) or {}) == {V3.ami}
 
 
@@ -227,14 +231,14 @@ def test_a_later_apply_of_the_environment_never_moves_traffic(world: World) -> N
         DefaultActions=[{"Type": "forward", "TargetGroupArn": groups["blue"]}],
     )
     slower = dataclasses.replace(ENV, health_check=HealthCheck(interval_s=30, timeout_s=6))
-    again = tf.apply_environment(world.config, slower, world.progress.append)
+    again = factory.apply_environment(world.config, slower, world.progress.append)
 
     assert again == world.env
     assert forward_weights(world, world.env.listener_arn) == {"blue": 20, "green": 80}
     assert forward_weights(world, world.env.test_listener_arn) == {"blue": 1}
     group = elbv2.describe_target_groups(TargetGroupArns=[groups["green"]])["TargetGroups"][0]
     assert (group["HealthCheckIntervalSeconds"], group["HealthCheckTimeoutSeconds"]) == (30, 6)
-    assert not tf.TerraformRunner(world.settings).has_changes(tf.environment_stack(ENV.name))
+    assert not tf.TerraformRunner(world.settings).has_changes(stacks.environment_stack(ENV.name))
 
 
 # -- retiring ---------------------------------------------------------------------------------------------
@@ -253,5 +257,5 @@ def test_destroying_green_leaves_blue(world: World, blue: dict[str, Any]) -> Non
 
 def test_destroying_a_colour_that_is_gone_is_fine(world: World) -> None:
     world.provisioner().destroy(Colour.GREEN)
-    assert not tf.TerraformRunner(world.settings).destroy(tf.slot_stack(ENV.name, Colour.GREEN))
-    assert not tf.TerraformRunner(world.settings).destroy(tf.slot_stack("never-made", Colour.BLUE))
+    assert not tf.TerraformRunner(world.settings).destroy(stacks.slot_stack(ENV.name, Colour.GREEN))
+    assert not tf.TerraformRunner(world.settings).destroy(stacks.slot_stack("never-made", Colour.BLUE))

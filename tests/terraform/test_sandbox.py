@@ -14,13 +14,15 @@ from typing import Any
 import pytest
 
 from bluegreen import config as config_module
-from bluegreen.adapters import motoserver, sandbox
-from bluegreen.adapters import terraform as tf
+from bluegreen import factory
 from bluegreen.adapters.aws.provisioner import AwsProvisioner
 from bluegreen.adapters.aws.session import AwsTarget
 from bluegreen.config import Config
 from bluegreen.errors import UsageError
 from bluegreen.model import Colour, Release
+from bluegreen.sandbox import record
+from bluegreen.sandbox import server as motoserver
+from bluegreen.sandbox.lifecycle import SandboxInfo
 from tests.terraform.world import REGION, aws, use_test_credentials
 
 pytestmark = pytest.mark.slow
@@ -53,25 +55,23 @@ def config(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Config]:
         try:
             yield loaded
         finally:
-            sandbox.down(loaded)
+            factory.sandbox_down(loaded)
 
 
 @pytest.fixture(scope="module")
-def first_up(config: Config) -> sandbox.SandboxInfo:
-    return sandbox.up(config)
+def first_up(config: Config) -> SandboxInfo:
+    return factory.sandbox_up(config)
 
 
 def client(config: Config, service: str) -> Any:
-    return aws(AwsTarget(region=REGION, endpoint_url=sandbox.endpoint(config)), service)
+    return aws(AwsTarget(region=REGION, endpoint_url=record.endpoint_at(config.state.path)), service)
 
 
-def test_up_starts_a_loopback_server_and_builds_the_aws_environments(
-    config: Config, first_up: sandbox.SandboxInfo
-) -> None:
+def test_up_starts_a_loopback_server_and_builds_the_aws_environments(config: Config, first_up: SandboxInfo) -> None:
     assert first_up.endpoint == f"http://127.0.0.1:{first_up.port}"
     assert motoserver.alive(first_up.pid)
-    assert sandbox.endpoint(config) == first_up.endpoint
-    assert sandbox.record_path(config.state.path).exists()
+    assert record.endpoint_at(config.state.path) == first_up.endpoint
+    assert record.record_path(config.state.path).exists()
     assert set(first_up.environments) == {"shop"}  # the local platform's environment is not AWS's
     balancers = client(config, "elb").describe_load_balancers()["LoadBalancerDescriptions"]
     assert [(b["LoadBalancerName"], b["DNSName"]) for b in balancers] == [("shop", first_up.environments["shop"])]
@@ -82,15 +82,15 @@ def test_up_starts_a_loopback_server_and_builds_the_aws_environments(
     assert len({s["AvailabilityZone"] for s in subnets}) == 2
 
 
-def test_status_reports_the_running_sandbox(config: Config, first_up: sandbox.SandboxInfo) -> None:
-    assert sandbox.status(config) == first_up
+def test_status_reports_the_running_sandbox(config: Config, first_up: SandboxInfo) -> None:
+    assert factory.sandbox_status(config) == first_up
     assert first_up.as_dict()["running"] is True
 
 
-def test_a_second_up_reuses_the_server_and_changes_nothing(config: Config, first_up: sandbox.SandboxInfo) -> None:
+def test_a_second_up_reuses_the_server_and_changes_nothing(config: Config, first_up: SandboxInfo) -> None:
     progress: list[str] = []
     started = time.monotonic()
-    again = sandbox.up(config, progress.append)
+    again = factory.sandbox_up(config, progress.append)
     assert time.monotonic() - started < 30
     assert again == first_up
     assert any("already running" in line for line in progress)
@@ -100,12 +100,12 @@ def test_a_second_up_reuses_the_server_and_changes_nothing(config: Config, first
 
 
 def test_a_classic_elb_slot_starts_detached_and_a_later_apply_keeps_bluegreens_attachment(
-    config: Config, first_up: sandbox.SandboxInfo
+    config: Config, first_up: SandboxInfo
 ) -> None:
     env = config.environment("shop")
-    outputs = tf.environment_outputs(config, env)
+    outputs = factory.environment_outputs(config, env)
     assert outputs is not None and outputs.load_balancer_type == "elb" and outputs.load_balancer_name == "shop"
-    provisioner = AwsProvisioner.from_config(config, env, outputs)
+    provisioner = AwsProvisioner(factory.terraform_runner(config), env, outputs, factory.aws_target(config))
     release = Release("v1", "ami-0000000000000e1b1")
     assert provisioner.provision(Colour.BLUE, release).details["asg_name"] == "shop-blue"
     autoscaling = client(config, "autoscaling")
@@ -120,22 +120,22 @@ def test_a_classic_elb_slot_starts_detached_and_a_later_apply_keeps_bluegreens_a
     assert attached() == ["shop"]
 
 
-def test_destroying_the_environment_takes_its_slots_first(config: Config, first_up: sandbox.SandboxInfo) -> None:
+def test_destroying_the_environment_takes_its_slots_first(config: Config, first_up: SandboxInfo) -> None:
     env = config.environment("shop")
-    tf.destroy_environment(config, env)
+    factory.destroy_environment(config, env)
     assert client(config, "autoscaling").describe_auto_scaling_groups()["AutoScalingGroups"] == []
     assert client(config, "elb").describe_load_balancers()["LoadBalancerDescriptions"] == []
-    assert tf.environment_outputs(config, env) is None
+    assert factory.environment_outputs(config, env) is None
 
 
-def test_up_after_the_server_died_starts_afresh(config: Config, first_up: sandbox.SandboxInfo) -> None:
+def test_up_after_the_server_died_starts_afresh(config: Config, first_up: SandboxInfo) -> None:
     motoserver.stop(first_up.pid)
-    assert sandbox.status(config) is None
+    assert factory.sandbox_status(config) is None
     with pytest.raises(UsageError) as caught:
-        sandbox.endpoint(config)
+        record.endpoint_at(config.state.path)
     assert "bluegreen sandbox up" in caught.value.hint
     progress: list[str] = []
-    fresh = sandbox.up(config, progress.append)
+    fresh = factory.sandbox_up(config, progress.append)
     assert fresh.pid != first_up.pid and motoserver.alive(fresh.pid)
     assert any("is not running: starting afresh" in line for line in progress)
     assert set(fresh.environments) == {"shop"}
@@ -143,16 +143,16 @@ def test_up_after_the_server_died_starts_afresh(config: Config, first_up: sandbo
 
 
 def test_down_leaves_no_server_and_no_state(config: Config) -> None:
-    info = sandbox.status(config)
+    info = factory.sandbox_status(config)
     assert info is not None
     progress: list[str] = []
-    sandbox.down(config, progress.append)
+    factory.sandbox_down(config, progress.append)
     assert not motoserver.alive(info.pid)
     assert not Path(f"/proc/{info.pid}").exists()
-    assert not sandbox.record_path(config.state.path).exists()
-    assert not (sandbox.sandbox_dir(config.state.path) / "terraform").exists()
-    assert sandbox.status(config) is None
+    assert not record.record_path(config.state.path).exists()
+    assert not (record.sandbox_dir(config.state.path) / "terraform").exists()
+    assert factory.sandbox_status(config) is None
     assert any(f"stopped (pid {info.pid})" in line for line in progress)
     with pytest.raises(UsageError):
-        sandbox.endpoint(config)
-    sandbox.down(config)  # nothing running: still fine
+        record.endpoint_at(config.state.path)
+    factory.sandbox_down(config)  # nothing running: still fine

@@ -17,11 +17,14 @@ from typing import Any
 import pytest
 import yaml
 
+from bluegreen import factory
 from bluegreen.adapters import terraform as tf
+from bluegreen.adapters.aws import stacks
 from bluegreen.adapters.aws.environment import AwsEnvironment
 from bluegreen.adapters.aws.session import AwsTarget
-from bluegreen.config import AppSettings, Environment
 from bluegreen.model import Colour, Release
+from bluegreen.sandbox.network import apply_network
+from bluegreen.settings import AppSettings, Environment
 from tests.terraform.world import REGION, aws, make_config
 
 pytestmark = [
@@ -47,7 +50,9 @@ class Slot:
     outputs: AwsEnvironment
 
     def apply(self, env: Environment, colour: Colour) -> dict[str, Any]:
-        return self.runner.apply(tf.slot_stack(env.name, colour), tf.slot_inputs(env, colour, RELEASE, self.outputs))
+        return self.runner.apply(
+            stacks.slot_stack(env.name, colour), stacks.slot_inputs(env, colour, RELEASE, self.outputs)
+        )
 
     def launch_template(self, colour: Colour) -> dict[str, Any]:
         ec2 = aws(self.target, "ec2")
@@ -60,9 +65,9 @@ def slot(moto_target: AwsTarget, tmp_path_factory: pytest.TempPathFactory) -> It
     """A network and a security group, the secrets' values in the account, and blue applied with APP."""
     state = tmp_path_factory.mktemp("terraform") / "state"
     config = make_config(state, [ENV], endpoint_url=moto_target.endpoint_url)
-    settings = tf.TerraformSettings.from_config(config)
+    settings = factory.terraform_settings(config)
     runner = tf.TerraformRunner(settings)
-    network = tf.apply_network(runner)
+    network = apply_network(runner)
     group = aws(moto_target, "ec2").create_security_group(
         GroupName="web-app-instances", Description="test", VpcId=network.vpc_id
     )
@@ -95,7 +100,7 @@ def test_user_data_is_the_cloud_config_with_settings_and_secret_names(slot: Slot
 
 def test_no_secret_value_in_user_data_or_state(slot: Slot) -> None:
     user_data = base64.b64decode(slot.launch_template(Colour.BLUE)["UserData"]).decode()
-    state = (slot.settings.workdir(tf.slot_stack(ENV.name, Colour.BLUE)) / "terraform.tfstate").read_text()
+    state = (slot.settings.workdir(stacks.slot_stack(ENV.name, Colour.BLUE)) / "terraform.tfstate").read_text()
     assert "/bluegreen/demo/app-secret" in state  # the state was read: the names are there
     for value in (SECRET_VALUE, TOKEN_VALUE):
         assert value not in user_data
@@ -132,7 +137,7 @@ def test_instances_get_a_profile_that_reads_exactly_the_named_secrets(slot: Slot
 
 def test_applying_the_same_settings_again_changes_nothing(slot: Slot) -> None:
     assert not slot.runner.has_changes(
-        tf.slot_stack(ENV.name, Colour.BLUE), tf.slot_inputs(ENV, Colour.BLUE, RELEASE, slot.outputs)
+        stacks.slot_stack(ENV.name, Colour.BLUE), stacks.slot_inputs(ENV, Colour.BLUE, RELEASE, slot.outputs)
     )
 
 

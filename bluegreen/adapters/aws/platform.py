@@ -1,8 +1,11 @@
-"""The AWS platform: one environment's adapters, built from config and the environment's outputs."""
+"""The AWS platform: one environment's adapters, built from the environment's outputs.
+
+The composition root (bluegreen/factory.py) gives what comes from the config:
+where AWS is (the target), the Terraform runner and the baker.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from bluegreen.adapters.aws.alarms import CloudWatchAlarms
@@ -10,14 +13,14 @@ from bluegreen.adapters.aws.environment import AwsEnvironment
 from bluegreen.adapters.aws.health import AwsHealth
 from bluegreen.adapters.aws.provisioner import AwsProvisioner
 from bluegreen.adapters.aws.session import AwsTarget
+from bluegreen.adapters.aws.stacks import environment_outputs
 from bluegreen.adapters.aws.traffic import AlbTraffic, ClassicElbTraffic
 from bluegreen.adapters.http_smoke import HttpSmoke
-from bluegreen.adapters.packer import PackerBaker
-from bluegreen.adapters.terraform import environment_outputs
-from bluegreen.config import Config, Environment
+from bluegreen.adapters.terraform import TerraformRunner
+from bluegreen.config import Environment
 from bluegreen.errors import UsageError
 from bluegreen.model import Colour, Release
-from bluegreen.ports import Platform, Provisioner, ProvisionResult, Traffic
+from bluegreen.ports import Baker, Platform, Provisioner, ProvisionResult, Traffic
 
 
 @dataclass
@@ -40,32 +43,21 @@ class ProvisionThenPreview:
         self.provisioner.destroy(colour)
 
 
-def build_aws_platform(
-    config: Config,
-    env: Environment,
-    target: AwsTarget,
-    progress: Callable[[str], None] = lambda s: None,
-    bake_host_variables: Mapping[str, str] | None = None,
-) -> Platform:
-    outputs = environment_outputs(config, env)
+def build_aws_platform(env: Environment, target: AwsTarget, runner: TerraformRunner, baker: Baker) -> Platform:
+    outputs = environment_outputs(runner, env)
     if outputs is None:
         raise UsageError(
             f"environment {env.name} has no load balancer yet",
             where=f"terraform state of environment {env.name}",
             hint=f"create it once: bluegreen env up {env.name} (in the sandbox: bluegreen sandbox up)",
         )
-    return assemble(config, env, target, outputs, progress, bake_host_variables)
+    return assemble(env, target, outputs, runner=runner, baker=baker)
 
 
 def assemble(
-    config: Config,
-    env: Environment,
-    target: AwsTarget,
-    outputs: AwsEnvironment,
-    progress: Callable[[str], None] = lambda s: None,
-    bake_host_variables: Mapping[str, str] | None = None,
+    env: Environment, target: AwsTarget, outputs: AwsEnvironment, *, runner: TerraformRunner, baker: Baker
 ) -> Platform:
-    slots = AwsProvisioner.from_config(config, env, outputs, target, progress=progress)
+    slots = AwsProvisioner(runner, env, outputs, target)
     traffic: Traffic
     provisioner: Provisioner
     if outputs.load_balancer_type == "elb":
@@ -78,7 +70,7 @@ def assemble(
         verifier = HttpSmoke(alb.test_url, env.smoke)
     return Platform(
         name="aws",
-        baker=PackerBaker.from_config(config, env, target, progress=progress, host_variables=bake_host_variables),
+        baker=baker,
         provisioner=provisioner,
         health=AwsHealth.from_target(outputs, target, traffic=traffic),
         traffic=traffic,

@@ -1,7 +1,7 @@
 """The Provisioner port on AWS: one colour's launch template + Auto Scaling Group, by Terraform.
 
 Each colour is infra/modules/slot applied from its own state
-(bluegreen/adapters/terraform.py), so provisioning green cannot touch blue and
+(bluegreen/adapters/aws/stacks.py), so provisioning green cannot touch blue and
 destroying a colour is a destroy of its state alone. Both are idempotent:
 applying the same release again changes nothing, destroying a colour that is
 gone does nothing.
@@ -19,39 +19,19 @@ from __future__ import annotations
 
 from bluegreen.adapters.aws.environment import AwsEnvironment
 from bluegreen.adapters.aws.session import AwsTarget, api_errors, client
-from bluegreen.adapters.terraform import (
-    Progress,
-    TerraformError,
-    TerraformRunner,
-    TerraformSettings,
-    ignore,
-    slot_inputs,
-    slot_stack,
-)
-from bluegreen.config import Config, Environment
+from bluegreen.adapters.aws.stacks import slot_inputs, slot_stack
+from bluegreen.adapters.terraform import TerraformError, TerraformRunner
+from bluegreen.config import Environment
 from bluegreen.model import Colour, Release
 from bluegreen.ports import ProvisionResult
 
 
 class AwsProvisioner:
-    def __init__(self, runner: TerraformRunner, env: Environment, outputs: AwsEnvironment) -> None:
+    def __init__(self, runner: TerraformRunner, env: Environment, outputs: AwsEnvironment, target: AwsTarget) -> None:
         self._runner = runner
         self._env = env
         self._outputs = outputs
-
-    @classmethod
-    def from_config(
-        cls,
-        config: Config,
-        env: Environment,
-        outputs: AwsEnvironment,
-        target: AwsTarget | None = None,
-        *,
-        progress: Progress = ignore,
-    ) -> AwsProvisioner:
-        """`target` (from the composition root) says where AWS is; without it, the config does."""
-        settings = TerraformSettings.from_config(config, endpoint_url=target.endpoint_url if target else None)
-        return cls(TerraformRunner(settings, progress), env, outputs)
+        self._target = target
 
     def provision(self, colour: Colour, release: Release) -> ProvisionResult:
         stack = slot_stack(self._env.name, colour)
@@ -84,8 +64,7 @@ class AwsProvisioner:
     def existing(self, colour: Colour) -> dict[str, str]:
         """The slot's resources that exist in AWS (module address -> import id), by the names the module gives."""
         name = self._outputs.asg_name(colour)  # the launch template has the group's name
-        settings = self._runner.settings
-        target = AwsTarget(region=settings.region, endpoint_url=settings.aws_endpoint())
+        target = self._target
         with api_errors(f"could not look for the resources of slot {name}", where=f"slot {name}"):
             templates = client(target, "ec2").describe_launch_templates(
                 Filters=[{"Name": "launch-template-name", "Values": [name]}]

@@ -1,14 +1,17 @@
 """One place that makes boto3 clients.
 
 The same code runs against AWS and against the sandbox: only the endpoint
-and the credentials differ, and those come from config or the environment
-(AWS_ENDPOINT_URL and the usual AWS_* variables). Retries are botocore's
+and the credentials differ. The composition root (bluegreen/factory.py) says
+which in an `AwsTarget`; what it leaves empty comes from the environment as
+botocore reads it (AWS_ENDPOINT_URL and the usual AWS_* variables). The tools
+bluegreen runs (terraform, packer) get the same target as variables of their
+own process (`AwsTarget.process_env`). Retries are botocore's
 `adaptive` mode so throttling slows us down instead of failing a step.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +31,28 @@ class AwsTarget:
     endpoint_url: str = ""  # empty: AWS's own endpoints (or AWS_ENDPOINT_URL)
     connect_timeout_s: float = 5.0
     read_timeout_s: float = 30.0
+    # (AWS_ACCESS_KEY_ID, ...) pairs; empty: the usual chain (environment, profile, instance role).
+    credentials: tuple[tuple[str, str], ...] = ()
+
+    def process_env(self) -> dict[str, str | None]:
+        """Variables that point a tool's process at this target (None: remove the variable)."""
+        env: dict[str, str | None] = {}
+        if self.endpoint_url:
+            env["AWS_ENDPOINT_URL"] = self.endpoint_url
+        if self.credentials:
+            env.update(self.credentials)
+            env["AWS_PROFILE"] = None  # a profile would win over the given credentials
+            env["AWS_SESSION_TOKEN"] = None
+        return env
+
+
+def endpoint_url(target: AwsTarget, environ: Mapping[str, str], service: str) -> str:
+    """The endpoint boto3 uses for `service` at `target`: its own, else the one botocore takes from the environment."""
+    if target.endpoint_url:
+        return target.endpoint_url
+    if environ.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "").lower() == "true":
+        return ""
+    return environ.get(f"AWS_ENDPOINT_URL_{service.upper()}") or environ.get("AWS_ENDPOINT_URL") or ""
 
 
 def client(target: AwsTarget, service: str) -> Any:
@@ -40,7 +65,13 @@ def client(target: AwsTarget, service: str) -> Any:
     kwargs: dict[str, Any] = {"config": cfg}
     if target.endpoint_url:
         kwargs["endpoint_url"] = target.endpoint_url
-    return boto3.session.Session().client(service, **kwargs)
+    creds = dict(target.credentials)
+    session = boto3.session.Session(
+        aws_access_key_id=creds.get("AWS_ACCESS_KEY_ID"),
+        aws_secret_access_key=creds.get("AWS_SECRET_ACCESS_KEY"),
+        aws_session_token=creds.get("AWS_SESSION_TOKEN"),
+    )
+    return session.client(service, **kwargs)
 
 
 def error_code(e: ClientError) -> str:

@@ -22,8 +22,9 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from bluegreen.adapters.aws.asg import elb_attachment, parse_asg
 from bluegreen.adapters.aws.environment import AwsEnvironment
-from bluegreen.adapters.aws.health import classify, elb_verdict, parse_asg, parse_instance_health
+from bluegreen.adapters.aws.health_rules import classify, elb_verdict, parse_instance_health
 from bluegreen.adapters.aws.session import AwsTarget, api_errors, client
 from bluegreen.errors import AdapterError
 from bluegreen.model import Colour, Weights
@@ -249,13 +250,7 @@ class ClassicElbTraffic:
         return Weights(**{c.value: 100 if self._attachment(c) in ATTACHED_STATES else 0 for c in Colour})
 
     def _attachment(self, colour: Colour) -> str:
-        """The ASG's attachment state on our ELB ("" when not attached or the ASG does not exist)."""
-        asg = self._env.asg_name(colour)
-        with api_errors(f"could not read the load balancers of {asg}", where=asg):
-            if parse_asg(self._autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[asg]), asg) is None:
-                return ""
-            states = self._autoscaling.describe_load_balancers(AutoScalingGroupName=asg).get("LoadBalancers", [])
-        return next((str(s.get("State", "")) for s in states if s.get("LoadBalancerName") == self._lb), "")
+        return elb_attachment(self._autoscaling, self._env.asg_name(colour), self._lb)
 
     def _wait_in_service(self, colour: Colour) -> None:
         asg = self._env.asg_name(colour)

@@ -1,4 +1,4 @@
-"""Start and stop a moto server: AWS at a loopback endpoint.
+"""Start and stop a moto server: AWS at a loopback endpoint, and know when it answers.
 
 Used by `bluegreen sandbox up` and by the tests. The server runs as its own
 background process on a free loopback port; its port and PID are written to
@@ -18,6 +18,8 @@ import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from bluegreen.adapters.files import write_text
+from bluegreen.adapters.toolproc import alive as alive  # is a recorded server still running
 from bluegreen.errors import AdapterError, MissingToolError
 
 HOST = "127.0.0.1"
@@ -91,16 +93,6 @@ def reset(endpoint: str) -> None:
         pass
 
 
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def stop(pid: int, *, timeout_s: float = 10.0) -> None:
     """TERM the server's process group, then KILL it if it lingers."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
@@ -120,10 +112,7 @@ def stop(pid: int, *, timeout_s: float = 10.0) -> None:
 
 
 def save(server: MotoServer, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(asdict(server)))
-    tmp.replace(path)
+    write_text(path, json.dumps(asdict(server)))
 
 
 def read(path: Path) -> MotoServer | None:

@@ -1,0 +1,101 @@
+"""CloudWatch metrics of the load balancer: which metric of which resource, and its datapoints.
+
+Shared by the alarms (thresholds on the new colour) and the health adapter
+(requests still reaching an old colour). CloudWatch publishes ALB metrics
+only for minutes that had requests, so "no datapoints" means "no traffic".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from bluegreen.adapters.aws.environment import AwsEnvironment
+from bluegreen.adapters.aws.session import api_errors
+from bluegreen.model import Colour
+
+
+@dataclass(frozen=True)
+class MetricQuery:
+    """One CloudWatch metric of one load balancer resource."""
+
+    namespace: str
+    name: str
+    dimensions: tuple[tuple[str, str], ...]
+
+    def describe(self) -> str:
+        return f"{self.namespace} {self.name} " + ",".join(f"{k}={v}" for k, v in self.dimensions)
+
+
+def arn_resource(arn: str) -> str:
+    """The ARN's resource part: `targetgroup/web-blue/73e2d6bc24d8a067`."""
+    return arn.split(":", 5)[-1]
+
+
+def target_group_name(arn: str) -> str:
+    """`web-prod-green` from `...:targetgroup/web-prod-green/6d0ecf831eec9f09`."""
+    parts = arn_resource(arn).split("/")
+    return parts[1] if len(parts) > 2 else arn
+
+
+def load_balancer_dimension(listener_arn: str) -> str:
+    """`app/web/50dc6c495c0c9188` from `...:listener/app/web/50dc6c495c0c9188/f2f7dc8efc522ab2`."""
+    parts = arn_resource(listener_arn).split("/")
+    if len(parts) < 5 or parts[0] != "listener":
+        raise ValueError(f"not a load balancer listener ARN: {listener_arn}")
+    return "/".join(parts[1:4])
+
+
+def target_group_metric(env: AwsEnvironment, colour: Colour, name: str) -> MetricQuery:
+    """A per-target-group ALB metric (dimensions TargetGroup + LoadBalancer)."""
+    return MetricQuery(
+        namespace="AWS/ApplicationELB",
+        name=name,
+        dimensions=(
+            ("TargetGroup", arn_resource(env.target_group(colour))),
+            ("LoadBalancer", load_balancer_dimension(env.listener_arn)),
+        ),
+    )
+
+
+def classic_elb_metric(env: AwsEnvironment, name: str) -> MetricQuery:
+    return MetricQuery(namespace="AWS/ELB", name=name, dimensions=(("LoadBalancerName", env.load_balancer_name),))
+
+
+def metric_window(window_s: float) -> int:
+    """CloudWatch periods are whole minutes: the window rounded up to one."""
+    return max(60, int(-(-window_s // 60)) * 60)
+
+
+def fetch_datapoints(
+    cloudwatch: Any, query: MetricQuery, statistics: Sequence[str], *, now: float, window_s: float
+) -> list[dict[str, Any]]:
+    period = metric_window(window_s)
+    with api_errors(f"could not read CloudWatch metric {query.name}", where=query.describe()):
+        response = cloudwatch.get_metric_statistics(
+            Namespace=query.namespace,
+            MetricName=query.name,
+            Dimensions=[{"Name": k, "Value": v} for k, v in query.dimensions],
+            StartTime=datetime.fromtimestamp(now - period, UTC),
+            EndTime=datetime.fromtimestamp(now, UTC),
+            Period=period,
+            Statistics=list(statistics),
+        )
+    return list(response.get("Datapoints", []))
+
+
+def total(datapoints: Iterable[Mapping[str, Any]]) -> float | None:
+    """Sum of the `Sum` statistic; None when CloudWatch has no data (no requests)."""
+    sums = [float(d["Sum"]) for d in datapoints if "Sum" in d]
+    return sum(sums) if sums else None
+
+
+def weighted_average(datapoints: Iterable[Mapping[str, Any]]) -> float | None:
+    """The mean over several periods, weighting each period's Average by its SampleCount."""
+    pairs = [(float(d["Average"]), float(d.get("SampleCount", 1.0))) for d in datapoints if "Average" in d]
+    count = sum(n for _, n in pairs)
+    if not pairs or count <= 0:
+        return None
+    return sum(avg * n for avg, n in pairs) / count

@@ -1,0 +1,66 @@
+"""Pure parsers of terraform's output: `-json` lines, progress an operator reads, errors, outputs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from bluegreen.adapters.terraform.commands import MODULE
+
+ERROR_TAIL_CHARS = 3000
+
+
+def json_messages(stdout: str) -> list[dict[str, Any]]:
+    """The machine-readable lines of `-json` output (anything else is skipped)."""
+    messages = []
+    for line in stdout.splitlines():
+        line = line.strip()
+        if not line.startswith("{"):
+            continue
+        try:
+            message = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(message, dict):
+            messages.append(message)
+    return messages
+
+
+def _short(text: str) -> str:
+    return text.replace(f"module.{MODULE}.", "")
+
+
+def progress_lines(messages: Iterable[Mapping[str, Any]]) -> list[str]:
+    """What an operator wants to see: each resource done or failed, warnings, the summary."""
+    lines = []
+    for m in messages:
+        kind = m.get("type")
+        if kind in ("apply_complete", "apply_errored", "change_summary") or (
+            kind == "diagnostic" and m.get("@level") == "warn"
+        ):
+            lines.append(_short(str(m.get("@message", ""))))
+    return lines
+
+
+def error_text(messages: Iterable[Mapping[str, Any]], stdout: str, stderr: str) -> str:
+    """Terraform's own words for a failure: its error diagnostics, else the tail of what it printed."""
+    errors = []
+    for m in messages:
+        diag = m.get("diagnostic")
+        if m.get("type") != "diagnostic" or not isinstance(diag, Mapping) or diag.get("severity") != "error":
+            continue
+        text = f"Error: {diag.get('summary', '')}"
+        if diag.get("address"):
+            text += f" ({_short(str(diag['address']))})"
+        if diag.get("detail"):
+            text += f": {diag['detail']}"
+        errors.append(text)
+    text = "\n".join(errors) if errors else (stderr.strip() or stdout.strip())
+    return text[-ERROR_TAIL_CHARS:]
+
+
+def parse_outputs(text: str) -> dict[str, Any]:
+    """`terraform output -json` -> name -> value."""
+    data = json.loads(text or "{}")
+    return {str(name): body.get("value") for name, body in data.items()}
