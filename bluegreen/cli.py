@@ -351,8 +351,8 @@ def _report(e: BluegreenError) -> None:
         click.echo(f"  next:  {e.hint}", err=True)
 
 
-# Commands of the platforms, registered from their own module.
-from bluegreen import cli_platforms  # noqa: E402,F401
+# Commands of the platforms, and `init`, registered from their own modules.
+from bluegreen import cli_init, cli_platforms  # noqa: E402,F401
 
 if __name__ == "__main__":
     main()

@@ -83,7 +83,7 @@ class LoadBalancer:
 
 @dataclass(frozen=True)
 class BakeSettings:
-    template: str = "packer/app.pkr.hcl"
+    template: str = ""  # empty: the template bluegreen ships (bluegreen/resources.py)
     source_ami: str = ""
     source_paths: tuple[str, ...] = ()  # files whose content makes the source hash
     instance_type: str = "t3.micro"
@@ -187,7 +187,7 @@ def load(path: str | Path = DEFAULT_CONFIG, env: Mapping[str, str] | None = None
         raise ConfigError(
             f"config file {path} does not exist",
             where=str(path),
-            hint="create it (see examples/bluegreen.yaml) or pass --config FILE",
+            hint="write one with `bluegreen init`, or pass --config FILE",
         )
     text = path.read_text()
     try:

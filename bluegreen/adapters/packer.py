@@ -31,6 +31,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from bluegreen import resources
 from bluegreen import source_hash as hashing
 from bluegreen.adapters.aws.session import AwsTarget, client
 from bluegreen.config import Config, Environment
@@ -380,12 +381,12 @@ class PackerBaker:
     def from_config(
         cls, config: Config, environment: Environment, target: AwsTarget, *, progress: Progress = _quiet
     ) -> PackerBaker:
-        """Reads `environment.bake`: template, artifact (empty: `local.app`), source_ami,
+        """Reads `environment.bake`: template (empty: bluegreen's own), artifact (empty: `local.app`), source_ami,
         source_paths, instance_type, variables. Paths are relative to the config file."""
         bake = environment.bake
         return cls(
             target,
-            config.resolve(bake.template),
+            config.resolve(bake.template) if bake.template else resources.packer_template(config.state.path),
             config.resolve(bake.artifact or environment.local.app),
             source_ami=bake.source_ami,
             instance_type=bake.instance_type,

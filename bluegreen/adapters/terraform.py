@@ -35,6 +35,7 @@ from typing import Any
 
 from python_terraform import IsFlagged, Terraform
 
+from bluegreen import resources
 from bluegreen.adapters import sandbox
 from bluegreen.adapters.aws.environment import AwsEnvironment
 from bluegreen.config import Config, Environment
@@ -43,8 +44,6 @@ from bluegreen.model import Colour, Release
 
 Progress = Callable[[str], None]
 
-# infra/ sits next to the bluegreen package in the source tree.
-INFRA = Path(__file__).resolve().parents[2] / "infra"
 MIRROR_ENV = "BLUEGREEN_TF_PROVIDER_MIRROR"
 ROOT_FILE = "main.tf.json"
 INPUTS_FILE = "terraform.tfvars.json"
@@ -112,7 +111,7 @@ class TerraformSettings:
     state_bucket: str = ""  # empty: local state
     lock_table: str = ""
     provider_mirror: str = ""  # empty: the public registry
-    modules_root: Path = INFRA
+    modules_root: Path | None = None  # None: the modules bluegreen ships (bluegreen/resources.py)
     binary: str = "terraform"
 
     @classmethod
@@ -553,12 +552,12 @@ class TerraformRunner:
     def _prepare(self, stack: Stack, inputs: Mapping[str, Any]) -> Path:
         """Write the CLI config, the root module and the inputs; `terraform init`."""
         self._write_cli_config()
-        module_dir = self.settings.modules_root / stack.module
+        module_dir = (self.settings.modules_root or resources.infra_dir(self.settings.state_dir)) / stack.module
         if not (module_dir / "main.tf").is_file():
             raise MissingToolError(
                 f"the Terraform module {module_dir} is missing",
                 where=stack.label,
-                hint="run bluegreen from its source tree (infra/ next to the bluegreen package)",
+                hint="reinstall bluegreen (pip install --force-reinstall bluegreen)",
             )
         workdir = self.settings.workdir(stack)
         workdir.mkdir(parents=True, exist_ok=True)
