@@ -18,6 +18,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -98,29 +99,36 @@ def files(root: Traversable, prefix: str = "") -> Iterator[tuple[str, Traversabl
 
 
 def materialize(root: Traversable, under: Path) -> Path:
-    """Copy `root` to `under/<digest>` unless that copy exists; return it.
-
-    The copy is written to a temporary directory beside it and renamed into
-    place, so a reader never sees half a tree; the rename loses to a copy
-    another process finished first, which has the same content.
-    """
+    """Copy `root` to `under/<digest>` unless that copy exists; return it."""
     contents = [(name, entry.read_bytes()) for name, entry in files(root)]
     target = under / source_hash.digest("resources", contents)[:16]
     if target.is_dir():
         return target
-    under.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=under))
-    try:
+    with staged(target) as staging:
         for name, content in contents:
             path = staging / name
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(content)
             if name.endswith(".sh"):
                 path.chmod(0o755)  # package data loses its mode; Packer uploads the script and runs it
-        os.rename(staging, target)
-    except OSError:
-        if not target.is_dir():
-            raise
+    return target
+
+
+@contextmanager
+def staged(target: Path) -> Iterator[Path]:
+    """A new directory beside `target`, renamed to `target` when the block ends without an error.
+
+    A reader never sees half a tree; when another process renamed its own
+    copy into place first, that one stays (and this one is dropped).
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=target.parent))
+    try:
+        yield staging
+        try:
+            os.rename(staging, target)
+        except OSError:
+            if not target.is_dir():
+                raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return target
