@@ -9,9 +9,10 @@
 <root> is <state_dir>/terraform, or <state_dir>/sandbox/terraform when AWS is
 the sandbox, so the sandbox's state goes with it and never mixes with real
 AWS's. Each working directory holds a generated root module (main.tf.json)
-that calls one module of infra/ by relative path with the inputs in
-terraform.tfvars.json, and its backend: local state beside them, or one S3
-key per environment and colour with a DynamoDB lock table. Applying green
+that calls one module of infra/ by relative path (the source tree's, or an
+installed wheel's copy in the state directory: bluegreen/resources.py) with
+the inputs in terraform.tfvars.json, and its backend: local state beside
+them, or one S3 key per environment and colour with a DynamoDB lock table. Applying green
 can therefore never plan a change to blue, and retiring a colour is a destroy
 of its own state.
 
