@@ -15,7 +15,7 @@ import sys
 
 import click
 
-from bluegreen import cli_platforms
+from bluegreen import cli_init, cli_platforms
 from bluegreen import config as config_mod
 from bluegreen.cli_context import Context, F, json_option
 from bluegreen.errors import (
@@ -304,8 +304,8 @@ def _report_one(e: BluegreenError) -> None:
         click.echo(f"  next:  {e.hint}", err=True)
 
 
-# Commands of the platforms, defined in their own module.
-for _command in cli_platforms.COMMANDS:
+# Commands of the platforms, and `init`, defined in their own modules.
+for _command in (*cli_platforms.COMMANDS, *cli_init.COMMANDS):
     cli.add_command(_command)
 
 

@@ -62,7 +62,7 @@ def load(path: str | Path = DEFAULT_CONFIG, env: Mapping[str, str] | None = None
         raise ConfigError(
             f"config file {path} does not exist",
             where=str(path),
-            hint="create it (see examples/bluegreen.yaml) or pass --config FILE",
+            hint="write one with `bluegreen init`, or pass --config FILE",
         )
     text = path.read_text()
     try:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bluegreen import resources
 from bluegreen.config import Config, Environment
 from bluegreen.engine import Engine
 from bluegreen.model import Event, Record
@@ -144,14 +145,14 @@ def terraform_runner(config: Config, progress: Progress = _quiet, *, sandbox: bo
 
 
 def make_baker(config: Config, env: Environment, target: AwsTarget, progress: Progress = _quiet) -> PackerBaker:
-    """The environment's `bake` settings: template, artifact (empty: `local.app`), source_ami,
+    """The environment's `bake` settings: template (empty: bluegreen's own), artifact (empty: `local.app`), source_ami,
     source_paths, instance_type, variables. Paths are relative to the config file."""
     from bluegreen.adapters.packer import DEFAULT_TIMEOUT_S, TIMEOUT_ENV, PackerBaker
 
     bake = env.bake
     return PackerBaker(
         target,
-        config.resolve(bake.template),
+        config.resolve(bake.template) if bake.template else resources.packer_template(state_dir(config)),
         config.resolve(bake.artifact or env.local.app),
         source_ami=bake.source_ami,
         instance_type=bake.instance_type,

@@ -87,7 +87,7 @@ class LoadBalancer:
 
 @dataclass(frozen=True)
 class BakeSettings:
-    template: str = "packer/app.pkr.hcl"
+    template: str = ""  # empty: the template bluegreen ships (bluegreen/resources.py)
     source_ami: str = ""
     source_paths: tuple[str, ...] = ()  # files whose content makes the source hash
     instance_type: str = "t3.micro"

@@ -17,26 +17,27 @@ REPO = Path(__file__).resolve().parents[2]
 CONFIG = yaml.safe_load((REPO / ".circleci" / "config.yml").read_text())
 
 
-def run_commands() -> list[str]:
+def run_commands(config: dict[str, Any]) -> list[str]:
     out = []
-    for job in CONFIG["jobs"].values():
+    for job in config["jobs"].values():
         for step in job["steps"]:
             if isinstance(step, dict) and "run" in step:
                 run = step["run"]
                 out.append(run["command"] if isinstance(run, dict) else run)
-    for cmd in CONFIG.get("commands", {}).values():
+    for cmd in config.get("commands", {}).values():
         for step in cmd["steps"]:
             if isinstance(step, dict) and "run" in step:
                 out.append(step["run"]["command"])
     return out
 
 
-def bluegreen_invocations() -> list[list[str]]:
+def bluegreen_invocations(config: dict[str, Any] = CONFIG) -> list[list[str]]:
+    """The arguments of every `bluegreen` a CircleCI config runs, with pipeline parameters at their defaults."""
     found = []
-    for command in run_commands():
+    for command in run_commands(config):
         text = command.replace("\\\n", " ")
         text = re.sub(
-            r"<< pipeline\.parameters\.(\w+) >>", lambda m: str(CONFIG["parameters"][m.group(1)]["default"]), text
+            r"<< pipeline\.parameters\.(\w+) >>", lambda m: str(config["parameters"][m.group(1)]["default"]), text
         )
         text = re.sub(r"<< pipeline\.number >>", "42", text)
         for line in text.splitlines():
@@ -74,7 +75,11 @@ def invocations_ids() -> list[str]:
 
 @pytest.mark.parametrize("args", bluegreen_invocations(), ids=invocations_ids())
 def test_every_bluegreen_command_parses(args: list[str]) -> None:
-    """Parse (not run) each command with the real CLI: a renamed option or command fails here."""
+    assert_parses(args)
+
+
+def assert_parses(args: list[str]) -> None:
+    """Parse (not run) a command with the real CLI: a renamed option or command fails here."""
     sub, rest = args[0], args[1:]  # the pipeline passes the config by BLUEGREEN_CONFIG, not options
     command: Any = cli.commands.get(sub)
     assert command is not None, f"no command {sub}"
@@ -95,3 +100,13 @@ def test_the_config_it_names_is_valid() -> None:
     path = REPO / CONFIG["executors"]["python"]["environment"]["BLUEGREEN_CONFIG"]
     cfg = config.load(path, env={"BLUEGREEN_TF_STATE_BUCKET": "bucket", "CIRCLE_SHA1": "abc"})
     assert cfg.state.backend == "dynamodb" and "web-prod" in cfg.environments
+
+
+def test_the_deploying_jobs_run_the_installed_release_not_the_development_tree() -> None:
+    install = "\n".join(s["run"]["command"] for s in CONFIG["commands"]["install"]["steps"])
+    assert "pip install dist/bluegreen-" in install
+    for name in ("deploy", "promote", "rollback"):
+        steps = CONFIG["jobs"][name]["steps"]
+        assert "install" in steps and "setup" not in steps, name
+        commands = [s["run"]["command"] for s in steps if isinstance(s, dict) and "run" in s]
+        assert not any(".venv" in c for c in commands), name

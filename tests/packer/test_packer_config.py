@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bluegreen import config
+from bluegreen import config, resources
 from bluegreen.adapters.aws.session import AwsTarget
 from bluegreen.factory import make_baker
 
@@ -41,11 +41,14 @@ def test_the_bake_settings_become_the_bakers(tmp_path: Path) -> None:
     assert baker.variables == {"communicator": "none", "ssh_username": "admin"}
 
 
-def test_without_an_artifact_the_image_gets_the_local_app(tmp_path: Path) -> None:
+def test_without_an_artifact_or_template_the_image_gets_the_local_app_and_the_builtin_template(
+    tmp_path: Path,
+) -> None:
     cfg = load(tmp_path, "")
 
     baker = make_baker(cfg, cfg.environment("web"), AwsTarget("us-east-1"))
 
     assert baker.artifact == tmp_path / "deploy" / "apps" / "site"
-    assert baker.template == tmp_path / "deploy" / "packer" / "app.pkr.hcl"
+    assert baker.template == resources.packer_template(cfg.state.path)
+    assert (baker.template.parent / "provision" / "install-release.sh").is_file()
     assert baker.variables == {}

@@ -25,6 +25,7 @@ from typing import Any
 
 from python_terraform import Terraform
 
+from bluegreen import resources
 from bluegreen.adapters import toolproc
 from bluegreen.adapters.environ import environ_with
 from bluegreen.adapters.files import read_json, write_json, write_text
@@ -183,12 +184,12 @@ class TerraformRunner:
     def _prepare(self, stack: Stack, inputs: Mapping[str, Any]) -> Path:
         """Write the CLI config, the root module and the inputs; `terraform init`."""
         self._write_cli_config()
-        module_dir = self.settings.modules_root / stack.module
+        module_dir = (self.settings.modules_root or resources.infra_dir(self.settings.state_dir)) / stack.module
         if not (module_dir / "main.tf").is_file():
             raise MissingToolError(
                 f"the Terraform module {module_dir} is missing",
                 where=stack.label,
-                hint="run bluegreen from its source tree (infra/ next to the bluegreen package)",
+                hint="reinstall bluegreen (pip install --force-reinstall bluegreen)",
             )
         workdir = self.settings.workdir(stack)
         workdir.mkdir(parents=True, exist_ok=True)

@@ -19,8 +19,6 @@ from typing import Any
 from bluegreen.adapters.terraform.commands import backend_config
 from bluegreen.adapters.terraform.stack import Stack
 
-# infra/ sits next to the bluegreen package in the source tree.
-INFRA = Path(__file__).resolve().parents[3] / "infra"
 MIRROR_ENV = "BLUEGREEN_TF_PROVIDER_MIRROR"
 TIMEOUT_ENV = "BLUEGREEN_TERRAFORM_TIMEOUT"
 DEFAULT_TIMEOUT_S = 1800.0  # one command; an ALB takes minutes, a hung provider forever
@@ -51,7 +49,7 @@ class TerraformSettings:
     lock_table: str = ""
     path_style: bool = False  # S3 bucket names in the path: any endpoint but AWS's own
     provider_mirror: str = ""  # empty: the public registry
-    modules_root: Path = INFRA
+    modules_root: Path | None = None  # None: the modules bluegreen ships (bluegreen/resources.py)
     binary: str = "terraform"
     timeout_s: float = DEFAULT_TIMEOUT_S  # for each command
 
