@@ -243,6 +243,33 @@ def history(ctx: Context, environment: str, limit: int, show_events: bool, json_
 
 @cli.command()
 @click.argument("environment")
+@click.argument("deployment_id", required=False)
+@click.option("--html", "html_path", required=True, metavar="FILE", help="Write the report here (one HTML file).")
+@click.pass_obj
+def report(ctx: Context, environment: str, deployment_id: str | None, html_path: str) -> None:
+    """A picture of a deployment (the latest, or DEPLOYMENT_ID): one self-contained HTML file."""
+    import time
+    from pathlib import Path
+
+    from bluegreen.errors import UsageError
+    from bluegreen.report_html import render
+
+    printer = Printer.choose(json_mode=False)
+    rec = _engine(ctx, printer).deployment(environment, deployment_id)
+    path = Path(html_path)
+    try:
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(render([(environment, rec)], now=time.time()), encoding="utf-8")
+        tmp.replace(path)
+    except OSError as e:
+        raise UsageError(
+            f"cannot write the report: {e.strerror}", where=html_path, hint="name a file in a writable directory"
+        ) from e
+    printer.line(f"wrote {path}: deployment {rec.id} of {rec.release.version}, {rec.status.value}")
+
+
+@cli.command()
+@click.argument("environment")
 @click.option("--force", is_flag=True, required=True, help="Required: breaking a lock is deliberate.")
 @click.option("--reason", required=True, help="Why, recorded in the deployment's history.")
 @json_option
