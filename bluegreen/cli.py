@@ -13,7 +13,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -27,6 +27,9 @@ from bluegreen.errors import (
     ConfigErrors,
 )
 from bluegreen.model import Record, Status
+
+if TYPE_CHECKING:
+    from bluegreen.live_view import ViewRow
 from bluegreen.output import Printer, clock_text
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -198,19 +201,60 @@ def resume(ctx: Context, environment: str, no_wait: bool, json_mode: bool) -> No
 @cli.command()
 @click.argument("environment")
 @click.option("--live", is_flag=True, help="Read the weights from the load balancer instead of the record.")
+@click.option(
+    "--watch",
+    is_flag=True,
+    help="Follow the deployment until it ends: one panel redrawn in place on a terminal, event lines elsewhere.",
+)
+@click.option(
+    "--interval",
+    type=click.FloatRange(0.2, 60.0),
+    default=1.0,
+    show_default=True,
+    help="With --watch: seconds between looks at the record and the load balancer.",
+)
 @json_option
 @click.pass_obj
-def status(ctx: Context, environment: str, live: bool, json_mode: bool) -> None:
+def status(ctx: Context, environment: str, live: bool, watch: bool, interval: float, json_mode: bool) -> None:
     """Where ENVIRONMENT is: live colour, weights, release, deployment in progress."""
     printer = Printer.choose(json_mode=json_mode)
     from bluegreen.reporting import status_lines
 
-    st = _engine(ctx, printer).status(environment, read_traffic=live)
-    if json_mode:
-        printer.json(st)
-        return
-    for line in status_lines(st):
-        printer.line(line)
+    engine = _engine(ctx, printer)
+    if not (watch and printer.mode == "rich"):
+        st = engine.status(environment, read_traffic=live)
+        if json_mode:
+            printer.json(st)
+        else:
+            for line in status_lines(st):
+                printer.line(line)
+    if watch:
+        from bluegreen.live_view import ViewRow
+
+        _watch(printer, lambda: [ViewRow(environment, *engine.look(environment))], interval)
+
+
+WATCHED = (Status.RUNNING, Status.ROLLING_BACK, Status.PAUSED)
+
+
+def _watch(printer: Printer, look: Callable[[], list[ViewRow]], interval: float) -> None:
+    """Look every `interval` seconds until no deployment is in progress; Ctrl-C ends it too (exit 0).
+
+    `look` gives one row per environment (several for a release).
+    """
+    import time
+
+    try:
+        while True:
+            rows = look()
+            printer.show(rows)
+            if not any(r.record is not None and r.record.status in WATCHED for r in rows):
+                break
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        printer.close()
 
 
 @cli.command()

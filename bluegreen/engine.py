@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bluegreen import planner, reporting
-from bluegreen.errors import ConflictError, LockedError, NotFoundError, UsageError
+from bluegreen.errors import BluegreenError, ConflictError, LockedError, NotFoundError, UsageError
 from bluegreen.machine import request_abort, request_promote, request_resume
 from bluegreen.model import Actor, Event, Record, Status, Weights
 from bluegreen.ports import Clock, LockInfo, Notifier, Platform, Store
@@ -123,6 +123,15 @@ class Engine:
     def read_weights(self, environment: str) -> Weights:
         """The weights as the load balancer (or proxy) itself reports them now."""
         return self.platform_for(self.config.environment(environment)).traffic.read_weights()
+
+    def look(self, environment: str) -> tuple[Record | None, Weights | None]:
+        """The latest deployment, and the weights the load balancer reports now (None when it cannot say)."""
+        self.config.environment(environment)
+        try:
+            read: Weights | None = self.read_weights(environment)
+        except BluegreenError:
+            read = None  # the view shows what the record last read back
+        return self.store.latest(environment), read
 
     def deployment(self, environment: str, deployment_id: str | None = None) -> Record:
         """One deployment of `environment`: the one named, or the latest."""

@@ -52,6 +52,9 @@ MARK_KINDS = {
     "alarm": ("alarm", False),
 }
 
+# Recorded for the history, but the step lines already say it.
+QUIET = frozenset({"command_finished"})
+
 _WEIGHTS_TEXT = re.compile(r"blue (\d+)% / green (\d+)%")
 
 
