@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import sys
 import time
@@ -41,6 +42,8 @@ class Printer:
             from rich.console import Console
 
             self._console = Console(file=self.out, highlight=False)
+            # Whatever ends the process (an error, Ctrl-C), the panel stops and the cursor comes back.
+            atexit.register(self.close)
 
     def event(self, rec: Record, ev: Event) -> None:
         if ev.kind in QUIET and self.mode != "json":

@@ -248,6 +248,7 @@ def _row(env: str, rec: Record, y: float, x: Callable[[float], float], t_end: fl
         out.append(_phase(name, start, end if end is not None else t_end, phase_y, x))
     for span in step_spans(rec):
         out.append(_band(span, band_y, x, t_end))
+    out.append(_chart(rec, chart_y, x, t_end))
     rb = rollback_span(rec)
     if rb is not None:
         x0, x1 = x(rb[0]), x(rb[1] if rb[1] is not None else t_end)
@@ -255,9 +256,12 @@ def _row(env: str, rec: Record, y: float, x: Callable[[float], float], t_end: fl
             f'<rect class="rollback" x="{x0:.1f}" y="{band_y - 3}" width="{max(x1 - x0, 3):.1f}" '
             f'height="{BAND_H + CHART_H + 14}" fill="#c62828" fill-opacity=".12" stroke="#c62828" '
             f'stroke-dasharray="4 3"><title>rollback</title></rect>'
-            f'<text x="{x0 + 4:.1f}" y="{chart_y + CHART_H - 4}" font-size="11" fill="#c62828">rollback</text>'
+            + (
+                f'<text x="{x0 - 4:.1f}" y="{chart_y + 12}" font-size="11" fill="#c62828" text-anchor="end">rollback</text>'
+                if x0 > LEFT + PLOT / 2
+                else f'<text x="{x0 + 4:.1f}" y="{chart_y + 12}" font-size="11" fill="#c62828">rollback</text>'
+            )
         )
-    out.append(_chart(rec, chart_y, x, t_end))
     for m in marks(rec):
         out.append(_mark(m, x(m.at), mark_y + 11))
     out.append("</g>")
