@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import click
 
@@ -28,6 +30,9 @@ from bluegreen.errors import (
 )
 from bluegreen.model import Record, Status
 from bluegreen.output import Printer, clock_text
+
+if TYPE_CHECKING:
+    from bluegreen.live_view import ViewRow
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -182,19 +187,60 @@ def resume(ctx: Context, environment: str, no_wait: bool, json_mode: bool) -> No
 @cli.command()
 @click.argument("environment")
 @click.option("--live", is_flag=True, help="Read the weights from the load balancer instead of the record.")
+@click.option(
+    "--watch",
+    is_flag=True,
+    help="Follow the deployment until it ends: one panel redrawn in place on a terminal, event lines elsewhere.",
+)
+@click.option(
+    "--interval",
+    type=click.FloatRange(0.2, 60.0),
+    default=1.0,
+    show_default=True,
+    help="With --watch: seconds between looks at the record and the load balancer.",
+)
 @json_option
 @click.pass_obj
-def status(ctx: Context, environment: str, live: bool, json_mode: bool) -> None:
+def status(ctx: Context, environment: str, live: bool, watch: bool, interval: float, json_mode: bool) -> None:
     """Where ENVIRONMENT is: live colour, weights, release, deployment in progress."""
     printer = Printer.choose(json_mode=json_mode)
     from bluegreen.reporting import status_lines
 
-    st = _engine(ctx, printer).status(environment, read_traffic=live)
-    if json_mode:
-        printer.json(st)
-        return
-    for line in status_lines(st):
-        printer.line(line)
+    engine = _engine(ctx, printer)
+    if not (watch and printer.mode == "rich"):
+        st = engine.status(environment, read_traffic=live)
+        if json_mode:
+            printer.json(st)
+        else:
+            for line in status_lines(st):
+                printer.line(line)
+    if watch:
+        from bluegreen.live_view import ViewRow
+
+        _watch(printer, lambda: [ViewRow(environment, *engine.look(environment))], interval)
+
+
+WATCHED = (Status.RUNNING, Status.ROLLING_BACK, Status.PAUSED)
+
+
+def _watch(printer: Printer, look: Callable[[], list[ViewRow]], interval: float) -> None:
+    """Look every `interval` seconds until no deployment is in progress; Ctrl-C ends it too (exit 0).
+
+    `look` gives one row per environment (several for a release).
+    """
+    import time
+
+    try:
+        while True:
+            rows = look()
+            printer.show(rows)
+            if not any(r.record is not None and r.record.status in WATCHED for r in rows):
+                break
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        printer.close()
 
 
 @cli.command()
@@ -223,6 +269,33 @@ def history(ctx: Context, environment: str, limit: int, show_events: bool, json_
         if show_events:
             for ev in r.events:
                 printer.line(f"          {clock_text(ev.at)}  {ev.kind:<18} {ev.message}")
+
+
+@cli.command()
+@click.argument("environment")
+@click.argument("deployment_id", required=False)
+@click.option("--html", "html_path", required=True, metavar="FILE", help="Write the report here (one HTML file).")
+@click.pass_obj
+def report(ctx: Context, environment: str, deployment_id: str | None, html_path: str) -> None:
+    """A picture of a deployment (the latest, or DEPLOYMENT_ID): one self-contained HTML file."""
+    import time
+    from pathlib import Path
+
+    from bluegreen.errors import UsageError
+    from bluegreen.report_html import render
+
+    printer = Printer.choose(json_mode=False)
+    rec = _engine(ctx, printer).deployment(environment, deployment_id)
+    path = Path(html_path)
+    try:
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(render([(environment, rec)], now=time.time()), encoding="utf-8")
+        tmp.replace(path)
+    except OSError as e:
+        raise UsageError(
+            f"cannot write the report: {e.strerror}", where=html_path, hint="name a file in a writable directory"
+        ) from e
+    printer.line(f"wrote {path}: deployment {rec.id} of {rec.release.version}, {rec.status.value}")
 
 
 @cli.command()

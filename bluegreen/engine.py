@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from bluegreen import planner, reporting
-from bluegreen.errors import ConflictError, LockedError, NotFoundError, UsageError
+from bluegreen.errors import BluegreenError, ConflictError, LockedError, NotFoundError, UsageError
 from bluegreen.machine import request_abort, request_promote, request_resume
-from bluegreen.model import Actor, Event, Record, Status
+from bluegreen.model import Actor, Event, Record, Status, Weights
 from bluegreen.ports import Clock, LockInfo, Notifier, Platform, Store
 from bluegreen.reporting import Holder, LiveState
 from bluegreen.runner import Runner
@@ -107,7 +107,7 @@ class Engine:
     def status(self, environment: str, *, read_traffic: bool = False) -> dict[str, Any]:
         env = self.config.environment(environment)
         active = self.active(environment)
-        read = self.platform_for(env).traffic.read_weights() if read_traffic else None
+        read = self.read_weights(environment) if read_traffic else None
         info = self.store.lock_info(environment)
         holder = Holder(info, self._running(info)) if info else None
         return reporting.status_body(
@@ -119,6 +119,42 @@ class Engine:
             read,
             holder,
         )
+
+    def read_weights(self, environment: str) -> Weights:
+        """The weights as the load balancer (or proxy) itself reports them now."""
+        return self.platform_for(self.config.environment(environment)).traffic.read_weights()
+
+    def look(self, environment: str) -> tuple[Record | None, Weights | None]:
+        """The latest deployment, and the weights the load balancer reports now (None when it cannot say)."""
+        self.config.environment(environment)
+        try:
+            read: Weights | None = self.read_weights(environment)
+        except BluegreenError:
+            read = None  # the view shows what the record last read back
+        return self.store.latest(environment), read
+
+    def deployment(self, environment: str, deployment_id: str | None = None) -> Record:
+        """One deployment of `environment`: the one named, or the latest."""
+        self.config.environment(environment)
+        listed = f"list them: bluegreen history {environment}"
+        if deployment_id is None:
+            latest = self.store.latest(environment)
+            if latest is None:
+                raise UsageError(
+                    f"{environment} has no deployment yet",
+                    where=f"environment {environment}",
+                    hint=f"bluegreen deploy {environment} --version VERSION",
+                )
+            return latest
+        try:
+            rec = self.store.load(deployment_id)
+        except NotFoundError:
+            rec = None
+        if rec is None or rec.environment != environment:
+            raise UsageError(
+                f"no deployment {deployment_id} in {environment}", where=f"environment {environment}", hint=listed
+            )
+        return rec
 
     def history(self, environment: str, limit: int = 20) -> list[Record]:
         self.config.environment(environment)

@@ -23,6 +23,7 @@ Pure: no I/O, no clock, no boto3, no subprocess. Invariants it keeps:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from bluegreen.commands import (
     AlarmsChecked,
@@ -52,7 +53,7 @@ from bluegreen.commands import (
 )
 from bluegreen.errors import UsageError
 from bluegreen.model import Actor, Colour, Inflight, Phase, Record, Release, Request, Status, Step, StepKind, Weights
-from bluegreen.ports import HealthState
+from bluegreen.ports import HealthSnapshot, HealthState
 
 ROLLBACK_ATTEMPTS = 5  # rollback and retire steps retry this often before asking for an operator
 RETRY_BACKOFF_S = 1.0
@@ -156,10 +157,10 @@ def _apply(rec: Record, obs: Observation, now: float) -> Record:
             rec = rec.replace(slots={**rec.slots, rec.to_colour.value: dict(r.details)})
             return _advance(rec, now, f"{rec.to_colour} provisioned")
         case HealthPolled(snapshot=snap):
-            return _on_health(rec, snap.state, snap.describe(), now)
+            return _on_health(rec, snap, now)
         case Smoked(result=r):
             if not r.ok:
-                return _begin_rollback(rec, now, f"smoke checks failed on {rec.to_colour}: {r.detail}")
+                return _begin_rollback(rec, now, f"smoke checks failed on {rec.to_colour}: {r.detail}", cause="smoke")
             return _advance(rec.replace(smoke_passed=True), now, f"smoke checks passed on {rec.to_colour}")
         case HeadroomChecked(headroom=h):
             if h.ok:
@@ -175,7 +176,7 @@ def _apply(rec: Record, obs: Observation, now: float) -> Record:
         case AlarmsChecked(alarms=alarms):
             if alarms:
                 a = alarms[0]
-                return _begin_rollback(rec, now, f"alarm {a.name} is in ALARM" + _reason(a.reason))
+                return _begin_rollback(rec, now, f"alarm {a.name} is in ALARM" + _reason(a.reason), alarm=a.name)
             return rec.replace(next_check_at=now + _poll(rec))
         case DrainChecked(drain=d):
             if d.serving:
@@ -218,10 +219,11 @@ def _stuck(rec: Record, now: float, error: str) -> Record:
     return rec.replace(status=Status.BLOCKED, note=note).with_event(now, "blocked", note)
 
 
-def _on_health(rec: Record, state: HealthState, text: str, now: float) -> Record:
+def _on_health(rec: Record, snap: HealthSnapshot, now: float) -> Record:
+    state, text = snap.state, snap.describe()
     last = next((e.message for e in reversed(rec.events) if e.kind == "health"), None)
     if text != last:
-        rec = rec.with_event(now, "health", text)
+        rec = rec.with_event(now, "health", text, **health_data(rec.to_colour, snap))
     step = rec.step
     assert step is not None
     if state is HealthState.FAILED:
@@ -247,7 +249,9 @@ def _on_weights(rec: Record, read: Weights, now: float) -> Record:
     rec = rec.replace(weights=read)
     shown = read.describe()
     if read == expected:
-        rec = rec.replace(attempts=0, next_check_at=None).with_event(now, "traffic", f"{shown} (read back)")
+        rec = rec.replace(attempts=0, next_check_at=None).with_event(
+            now, "traffic", f"{shown} (read back)", weights=read.to_json()
+        )
         if rec.in_rollback:
             rec = rec.replace(phase=Phase.DECOMMISSION)
             return rec.with_event(now, "rollback", f"all traffic is back on {rec.from_colour}")
@@ -256,7 +260,7 @@ def _on_weights(rec: Record, read: Weights, now: float) -> Record:
         return rec.replace(wait_until=now + step.wait_s, next_check_at=now + min(step.poll_s, step.wait_s))
     attempts = rec.attempts + 1
     msg = f"load balancer reports {shown}, expected {expected.describe()}"
-    rec = rec.with_event(now, "traffic_mismatch", f"{msg} (attempt {attempts})")
+    rec = rec.with_event(now, "traffic_mismatch", f"{msg} (attempt {attempts})", weights=read.to_json())
     limit = ROLLBACK_ATTEMPTS if rec.in_rollback else (rec.step.retries if rec.step else 0)
     if attempts <= limit:
         return rec.replace(attempts=attempts, next_check_at=now + RETRY_BACKOFF_S)
@@ -296,7 +300,8 @@ def _advance(rec: Record, now: float, message: str) -> Record:
     return rec.replace(phase=Phase(rec.steps[index].kind.value))
 
 
-def _begin_rollback(rec: Record, now: float, reason: str) -> Record:
+def _begin_rollback(rec: Record, now: float, reason: str, **data: str) -> Record:
+    """Turn back; `data` names the cause for the pictures (`alarm=NAME`, `cause="smoke"`)."""
     rec = rec.replace(
         phase=Phase.ROLLBACK_TRAFFIC if rec.from_colour else Phase.DECOMMISSION,
         status=Status.ROLLING_BACK,
@@ -307,7 +312,7 @@ def _begin_rollback(rec: Record, now: float, reason: str) -> Record:
         next_check_at=None,
         note="",
     )
-    return rec.with_event(now, "rollback_started", f"rolling back: {reason}")
+    return rec.with_event(now, "rollback_started", f"rolling back: {reason}", **data)
 
 
 def _take_abort(rec: Record, now: float) -> Record:
@@ -410,6 +415,20 @@ def _issue(rec: Record, cmd: Command, now: float) -> Decision:
 
 
 # -- small pure helpers ------------------------------------------------------------
+
+
+def health_data(colour: Colour, snap: HealthSnapshot) -> dict[str, Any]:
+    """A health poll as the pictures show it: the colour, its state and how many targets are in each state."""
+    counts: dict[str, int] = {}
+    for t in snap.targets:
+        counts[t.state] = counts.get(t.state, 0) + 1
+    return {
+        "colour": colour.value,
+        "state": snap.state.value,
+        "in_service": snap.in_service,
+        "desired": snap.desired,
+        "targets": counts,
+    }
 
 
 def _holding(rec: Record) -> bool:

@@ -1,32 +1,20 @@
-"""How the CLI shows progress: rich on a terminal, timestamped lines in CI, JSON lines for machines."""
+"""How the CLI shows progress: a live panel on a terminal, timestamped lines in CI, JSON lines for machines."""
 
 from __future__ import annotations
 
+import atexit
 import json
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from bluegreen.model import Event, Record
+from bluegreen.timeline import QUIET
 
-STYLES = {
-    "rollback_started": "bold red",
-    "rolled_back": "red",
-    "rollback_incomplete": "bold red",
-    "blocked": "bold red",
-    "command_failed": "red",
-    "traffic_mismatch": "yellow",
-    "succeeded": "bold green",
-    "traffic": "cyan",
-    "gate": "bold yellow",
-    "abort_requested": "bold yellow",
-    "health": "dim",
-}
-
-
-# Recorded for the history, but the step lines already say it.
-QUIET = frozenset({"command_finished"})
+if TYPE_CHECKING:
+    from bluegreen.live_view import ViewRow
 
 
 def clock_text(at: float) -> str:
@@ -39,7 +27,9 @@ class Printer:
     out: TextIO = field(default_factory=lambda: sys.stdout)
     _last_wait: tuple[str, float] = ("", 0.0)
     _console: Any = None
-    _status: Any = None
+    _live: Any = None
+    _rows: list[ViewRow] = field(default_factory=list)
+    _seen: dict[str, int] = field(default_factory=dict)  # events already shown, per deployment
 
     @classmethod
     def choose(cls, *, json_mode: bool) -> Printer:
@@ -52,6 +42,8 @@ class Printer:
             from rich.console import Console
 
             self._console = Console(file=self.out, highlight=False)
+            # Whatever ends the process (an error, Ctrl-C), the panel stops and the cursor comes back.
+            atexit.register(self.close)
 
     def event(self, rec: Record, ev: Event) -> None:
         if ev.kind in QUIET and self.mode != "json":
@@ -59,25 +51,17 @@ class Printer:
         if self.mode == "json":
             self.json({"type": "event", "deployment_id": rec.id, "at": ev.at, "kind": ev.kind, "message": ev.message})
             return
-        line = f"{clock_text(ev.at)}  {rec.environment}  {ev.message}"
         if self._console is not None:
-            self._stop_status()
-            self._console.print(line, style=STYLES.get(ev.kind, ""))
-        else:
-            print(line, file=self.out, flush=True)
+            self._show_record(rec)
+            return
+        print(f"{clock_text(ev.at)}  {rec.environment}  {ev.message}", file=self.out, flush=True)
 
     def wait(self, rec: Record, until: float) -> None:
-        """Progress during long waits: a spinner on a terminal, a line every 30 s elsewhere."""
-        left = max(0.0, until - time.time())
-        what = rec.note or (rec.step.describe() if rec.step else rec.phase.value)
+        """Progress during long waits: the panel on a terminal (it counts down), a line every 30 s elsewhere."""
         if self.mode == "rich":
-            text = f"{rec.environment}: {what} ({left:.0f}s)"
-            if self._status is None:
-                self._status = self._console.status(text)
-                self._status.start()
-            else:
-                self._status.update(text)
+            self._show_record(rec)
             return
+        what = rec.note or (rec.step.describe() if rec.step else rec.phase.value)
         last_what, last_at = self._last_wait
         now = time.time()
         if what != last_what or now - last_at >= 30:
@@ -91,16 +75,53 @@ class Printer:
         """A line from a tool the adapters drive (packer, terraform, nginx)."""
         if self.mode == "json":
             self.json({"type": "progress", "message": text})
+        elif self._live is not None:
+            self._console.print(f"{clock_text(time.time())}    {text}", markup=False)  # above the panel
         else:
             self.line(f"{clock_text(time.time())}    {text}")
 
-    def _stop_status(self) -> None:
-        if self._status is not None:
-            self._status.stop()
-            self._status = None
+    def show(self, rows: Sequence[ViewRow]) -> None:
+        """`status --watch`: the panel on a terminal; elsewhere the events recorded since the last look."""
+        if self._console is not None:
+            self._rows = list(rows)
+            if self._live is None:
+                from rich.live import Live
+
+                # Redraws itself a few times a second, so the hold's time left counts down between looks.
+                self._live = Live(
+                    get_renderable=self._panel, console=self._console, refresh_per_second=4, transient=False
+                )
+                self._live.start()
+            else:
+                self._live.refresh()
+            return
+        for row in rows:
+            rec = row.record
+            if rec is None:
+                continue
+            seen = self._seen.get(rec.id)
+            self._seen[rec.id] = len(rec.events)
+            for ev in rec.events[seen if seen is not None else len(rec.events) :]:
+                self.event(rec, ev)
+
+    def _show_record(self, rec: Record) -> None:
+        from bluegreen.live_view import ViewRow
+
+        self.show([ViewRow(rec.environment, rec)])
+
+    def _panel(self) -> Any:
+        from bluegreen.live_view import panel
+
+        return panel(self._rows, time.time())
+
+    def _stop_live(self) -> None:
+        if self._live is not None:
+            self._live.refresh()
+            self._live.stop()
+            self._live = None
 
     def line(self, text: str = "") -> None:
-        self._stop_status()
+        self._stop_live()
         if self.mode != "json":
             print(text, file=self.out, flush=True)
 
@@ -108,4 +129,4 @@ class Printer:
         print(json.dumps(obj, sort_keys=True, default=str), file=self.out, flush=True)
 
     def close(self) -> None:
-        self._stop_status()
+        self._stop_live()

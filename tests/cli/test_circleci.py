@@ -94,6 +94,18 @@ def test_the_pipeline_uses_deploy_promote_and_abort() -> None:
     assert {"deploy", "promote", "abort", "status", "plan"} <= verbs
 
 
+@pytest.mark.parametrize("job", ["deploy", "promote", "rollback"])
+def test_each_deployment_job_keeps_the_report_as_an_artifact(job: str) -> None:
+    steps = CONFIG["jobs"][job]["steps"]
+    runs = [s["run"] for s in steps if isinstance(s, dict) and "run" in s]
+    report = next(r for r in runs if "bluegreen report" in r["command"])
+    assert report.get("when") == "always"  # a failed deployment is the one most worth a picture
+    written = re.search(r"--html (\S+)", report["command"])
+    assert written is not None
+    kept = [s["store_artifacts"]["path"] for s in steps if isinstance(s, dict) and "store_artifacts" in s]
+    assert any(written.group(1).startswith(path.rstrip("/") + "/") for path in kept), kept
+
+
 def test_the_config_it_names_is_valid() -> None:
     from bluegreen import config
 
