@@ -36,6 +36,7 @@ from typing import Any
 from python_terraform import IsFlagged, Terraform
 
 from bluegreen.adapters import sandbox
+from bluegreen.adapters.aws import denied
 from bluegreen.adapters.aws.environment import AwsEnvironment
 from bluegreen.config import Config, Environment
 from bluegreen.errors import ConfigError, MissingToolError, ToolError, UsageError
@@ -420,8 +421,9 @@ def error_text(messages: Iterable[Mapping[str, Any]], stdout: str, stderr: str) 
         if diag.get("detail"):
             text += f": {diag['detail']}"
         errors.append(text)
-    text = "\n".join(errors) if errors else (stderr.strip() or stdout.strip())
-    return text[-ERROR_TAIL_CHARS:]
+    text = ("\n".join(errors) if errors else (stderr.strip() or stdout.strip()))[-ERROR_TAIL_CHARS:]
+    refused = denied.explain(text)
+    return f"{refused}; {denied.POLICY_HINT}\n{text}" if refused else text
 
 
 def parse_outputs(text: str) -> dict[str, Any]:
