@@ -357,7 +357,11 @@ def test_terraform_error_names_module_environment_and_colour() -> None:
 
 def load(tmp_path: Path, aws: dict[str, object]) -> config_module.Config:
     path = tmp_path / "bluegreen.yaml"
-    path.write_text(json.dumps({"aws": aws, "environments": {"web": {"platform": "aws"}}}))
+    path.write_text(
+        json.dumps(
+            {"aws": aws, "environments": {"web": {"platform": "aws", "load_balancer": {"test_cidrs": ["10.0.0.0/16"]}}}}
+        )
+    )
     return config_module.load(path, env={})
 
 
