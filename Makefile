@@ -10,7 +10,10 @@ BLUEGREEN_TF_PROVIDER_MIRROR ?= $(shell scripts/find-provider-mirror)
 export BLUEGREEN_TF_PROVIDER_MIRROR
 export CHECKPOINT_DISABLE := 1
 
-.PHONY: setup system-packages demo test lint typecheck unit clean
+.PHONY: setup system-packages demo test lint typecheck unit check-infra clean
+# checkov has heavy dependencies of its own: its own virtualenv, so its pins never meet boto3's and moto's.
+CHECKOV_VERSION := 3.3.30
+CHECKOV_VENV ?= .venv-checkov
 
 setup: system-packages $(VENV)/.installed
 
@@ -34,11 +37,22 @@ typecheck: $(VENV)/.installed
 	$(BIN)/mypy
 	MYPYPATH=bench $(BIN)/mypy --strict bench/*.py
 
-test: setup lint typecheck
+test: setup lint typecheck check-infra
 	$(BIN)/pytest
+
+# terraform fmt and validate of every module, packer validate, checkov: scripts/check-infra.
+check-infra: $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
+	CHECKOV=$(CHECKOV_VENV)/bin/checkov scripts/check-infra
+
+$(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION):
+	rm -rf $(CHECKOV_VENV)
+	python3 -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/pip install --quiet 'checkov==$(CHECKOV_VERSION)'
+	@touch $@
 
 unit: $(VENV)/.installed
 	$(BIN)/pytest tests/core
 
 clean:
-	rm -rf $(VENV) .bluegreen .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) .bluegreen .pytest_cache .mypy_cache .ruff_cache

@@ -331,10 +331,15 @@ def validate(ctx: Context, json_mode: bool) -> None:
     for env in cfg.environments.values():
         planner.plan(env, first_deploy=False, bake=True)
         require_tools(env, baking=True)
+    from bluegreen.config_aws import warnings
+
     names = sorted(cfg.environments)
+    notes = warnings(cfg)
     if json_mode:
-        print(json.dumps({"valid": True, "config": str(cfg.path), "environments": names}))
+        print(json.dumps({"valid": True, "config": str(cfg.path), "environments": names, "warnings": notes}))
     else:
+        for note in notes:
+            click.secho(f"warning: {note}", fg="yellow", err=True)
         print(f"{cfg.path}: valid ({len(names)} environment{'s' * (len(names) != 1)}: {', '.join(names)})")
 
 

@@ -241,6 +241,7 @@ class _Loader(InstanceAndAwsRules):
         health_check = self.health_check(f"{k}.health_check", e.get("health_check"))
         if platform == "aws":
             self.check_aws_health_check(f"{k}.health_check", health_check, lb.type)
+            self.check_test_listener(f"{k}.load_balancer", lb)
         return Environment(
             name=name,
             platform=platform,
@@ -395,6 +396,16 @@ class _Loader(InstanceAndAwsRules):
             test_listener_port=self.int_(
                 f"{k}.test_listener_port", lb.get("test_listener_port"), d.test_listener_port, 1, 65535
             ),
+            certificate_arn=self.str_(f"{k}.certificate_arn", lb.get("certificate_arn"), d.certificate_arn),
+            https_port=self.int_(f"{k}.https_port", lb.get("https_port"), d.https_port, 1, 65535),
+            internal=self.bool_(f"{k}.internal", lb.get("internal"), d.internal),
+            ingress_cidrs=self.cidrs(f"{k}.ingress_cidrs", lb.get("ingress_cidrs"), d.ingress_cidrs),
+            test_cidrs=self.cidrs(f"{k}.test_cidrs", lb.get("test_cidrs"), d.test_cidrs),
+            deletion_protection=self.bool_(
+                f"{k}.deletion_protection", lb.get("deletion_protection"), d.deletion_protection
+            ),
+            access_logs_bucket=self.str_(f"{k}.access_logs_bucket", lb.get("access_logs_bucket"), d.access_logs_bucket),
+            access_logs_prefix=self.str_(f"{k}.access_logs_prefix", lb.get("access_logs_prefix"), d.access_logs_prefix),
         )
 
     def bake(self, k: str, v: Any) -> BakeSettings:

@@ -6,10 +6,27 @@ the file through these.
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 from bluegreen.config_values import ValueReader
-from bluegreen.settings import APP_NAME, SECRET_SOURCES, AppSettings, HealthCheck, keys
+from bluegreen.settings import APP_NAME, SECRET_SOURCES, AppSettings, Config, HealthCheck, LoadBalancer, keys
+
+_EVERYONE = ("0.0.0.0/0", "::/0")
+
+
+def warnings(config: Config) -> list[str]:
+    """What is allowed but not fit to put in front of users: `validate` prints these, they never fail it."""
+    out: list[str] = []
+    if config.aws.endpoint_url == "sandbox":
+        return out
+    for name, env in sorted(config.environments.items()):
+        if env.platform == "aws" and not env.load_balancer.certificate_arn:
+            out.append(
+                f"environments.{name}.load_balancer: no certificate_arn, so users reach it over plain HTTP; "
+                "give an ACM certificate's ARN to serve HTTPS (HTTP then redirects to it)"
+            )
+    return out
 
 
 class InstanceAndAwsRules(ValueReader):
@@ -45,6 +62,51 @@ class InstanceAndAwsRules(ValueReader):
             )
         if len(hc.path) > 1024:
             self.fail(f"{k}.path", "is longer than the 1024 characters AWS allows", "shorten the path")
+
+    def check_test_listener(self, k: str, lb: LoadBalancer) -> None:
+        """Fail closed: the test listener serves the unreleased colour, so the public must not reach it.
+
+        Without `test_cidrs` nobody could run smoke checks through it, and with
+        0.0.0.0/0 anyone could reach the new colour early or push its metrics
+        to force or block a rollback.
+        """
+        if lb.type != "alb":
+            return
+        if not lb.test_cidrs:
+            self.fail(
+                f"{k}.test_cidrs",
+                "is required for platform aws: it says who may reach the test listener (the unreleased colour)",
+                "list the addresses bluegreen's smoke checks come from, e.g. [10.0.0.0/16] or your CI runner's /32",
+            )
+        for cidr in lb.test_cidrs:
+            if cidr in _EVERYONE:
+                self.fail(
+                    f"{k}.test_cidrs",
+                    f"{cidr} opens the test listener (the unreleased colour) to everyone",
+                    "list only the addresses bluegreen's smoke checks come from",
+                )
+
+    def bool_(self, k: str, v: Any, default: bool) -> bool:
+        v = self.interpolate(k, v)
+        if v is None:
+            return default
+        if isinstance(v, str) and v.lower() in ("true", "false"):
+            return v.lower() == "true"
+        if not isinstance(v, bool):
+            self.fail(k, f"must be true or false, got {v!r}", "write true or false")
+            return default
+        return v
+
+    def cidrs(self, k: str, v: Any, default: tuple[str, ...]) -> tuple[str, ...]:
+        if v is None:
+            return default
+        out = self.str_list(k, v)
+        for i, cidr in enumerate(out):
+            try:
+                ipaddress.ip_network(cidr)
+            except ValueError:
+                self.fail(f"{k}[{i}]", f"{cidr!r} is not an address range", "write it as 10.0.0.0/16 or 203.0.113.7/32")
+        return out
 
     def app(self, k: str, v: Any) -> AppSettings:
         a = self.mapping(k, v, keys(AppSettings))

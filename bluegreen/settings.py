@@ -79,6 +79,15 @@ class LoadBalancer:
     type: str = "alb"
     listener_port: int = 80
     test_listener_port: int = 8080
+    # Production on https_port with this ACM certificate, listener_port redirecting there; empty: HTTP only.
+    certificate_arn: str = ""
+    https_port: int = 443
+    internal: bool = False  # private addresses only
+    ingress_cidrs: tuple[str, ...] = ("0.0.0.0/0",)  # who may reach production
+    test_cidrs: tuple[str, ...] = ()  # who may reach the test listener (the unreleased colour): never the public
+    deletion_protection: bool = True  # alb; the sandbox's config turns it off
+    access_logs_bucket: str = ""  # S3 bucket for access logs; empty: none
+    access_logs_prefix: str = ""  # empty: the environment's name
 
     def allows(self, strategy: str) -> bool:
         """A classic ELB has no weighted routing: it moves traffic all at once, nothing else."""

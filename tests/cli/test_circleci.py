@@ -41,10 +41,13 @@ def bluegreen_invocations(config: dict[str, Any] = CONFIG) -> list[list[str]]:
         )
         text = re.sub(r"<< pipeline\.number >>", "42", text)
         for line in text.splitlines():
-            words = shlex.split(line)
+            words = shlex.split(line, comments=True)
             for i, w in enumerate(words):
                 if w.endswith("/bluegreen") or w == "bluegreen":
-                    found.append(words[i + 1 :])
+                    args = words[i + 1 :]
+                    # The shell's, not bluegreen's: a redirection or the next command.
+                    ends = [j for j, a in enumerate(args) if a in (">", "|", "||", "&&", ";")]
+                    found.append(args[: ends[0]] if ends else args)
     return found
 
 
@@ -96,7 +99,7 @@ def test_the_pipeline_uses_deploy_promote_and_abort() -> None:
 
 @pytest.mark.parametrize("job", ["deploy", "promote", "rollback"])
 def test_each_deployment_job_keeps_the_report_as_an_artifact(job: str) -> None:
-    steps = CONFIG["jobs"][job]["steps"]
+    steps = job_steps(CONFIG["jobs"][job]["steps"])
     runs = [s["run"] for s in steps if isinstance(s, dict) and "run" in s]
     report = next(r for r in runs if "bluegreen report" in r["command"])
     assert report.get("when") == "always"  # a failed deployment is the one most worth a picture
@@ -115,10 +118,107 @@ def test_the_config_it_names_is_valid() -> None:
 
 
 def test_the_deploying_jobs_run_the_installed_release_not_the_development_tree() -> None:
-    install = "\n".join(s["run"]["command"] for s in CONFIG["commands"]["install"]["steps"])
+    install = "\n".join(
+        s["run"]["command"]
+        for s in job_steps(CONFIG["commands"]["install"]["steps"])
+        if isinstance(s, dict) and "run" in s
+    )
     assert "pip install dist/bluegreen-" in install
     for name in ("deploy", "promote", "rollback"):
         steps = CONFIG["jobs"][name]["steps"]
         assert "install" in steps and "setup" not in steps, name
         commands = [s["run"]["command"] for s in steps if isinstance(s, dict) and "run" in s]
         assert not any(".venv" in c for c in commands), name
+
+
+# -- every tool a job calls is installed by that job ---------------------------------------------------
+
+# What each command needs on PATH besides the virtualenv. `make setup` stops without terraform
+# (scripts/install-system-packages); `make test` runs terraform and packer (make check-infra, the tests);
+# bluegreen drives terraform for every change to AWS, and packer to bake.
+NEEDS: dict[str, set[str]] = {
+    "make setup": {"terraform"},
+    "make test": {"terraform", "packer"},
+    "packer ": {"packer"},
+    "terraform ": {"terraform"},
+    "bluegreen deploy": {"terraform", "packer"},
+    "bluegreen plan": set(),
+    "bluegreen promote": {"terraform"},
+    "bluegreen abort": {"terraform"},
+    "bluegreen resume": {"terraform", "packer"},
+}
+
+
+def job_steps(steps: list[Any]) -> list[Any]:
+    """A job's steps with the `commands:` it uses expanded in place."""
+    out: list[Any] = []
+    for step in steps:
+        name = step if isinstance(step, str) else next(iter(step))
+        if name in CONFIG.get("commands", {}):
+            out += job_steps(CONFIG["commands"][name]["steps"])
+        else:
+            out.append(step)
+    return out
+
+
+def job_commands(job: str) -> list[str]:
+    runs = [s["run"] for s in job_steps(CONFIG["jobs"][job]["steps"]) if isinstance(s, dict) and "run" in s]
+    return [r["command"] if isinstance(r, dict) else r for r in runs]
+
+
+def installed_by(job: str) -> dict[str, str]:
+    """tool -> the pinned version the job installs (apt-get install "NAME=${VERSION}-*")."""
+    env = CONFIG["executors"]["python"]["environment"]
+    out = {}
+    for command in job_commands(job):
+        if "apt-get install" in command:
+            for name, var in re.findall(r'"(\w+)=\$\{(\w+)\}-\*"', command):
+                out[name] = str(env[var])
+    return out
+
+
+def called_by(job: str) -> set[str]:
+    text = "\n".join(job_commands(job)).replace(".venv/bin/bluegreen", "bluegreen")
+    return {tool for pattern, tools in NEEDS.items() if pattern in text for tool in tools}
+
+
+@pytest.mark.parametrize("job", sorted(CONFIG["jobs"]))
+def test_every_tool_a_job_calls_is_installed_by_that_job(job: str) -> None:
+    called, installed = called_by(job), installed_by(job)
+    assert called, f"{job} calls no tool this test knows: extend NEEDS"
+    assert called <= set(installed), f"{job} calls {sorted(called - set(installed))} without installing them"
+    for tool, version in installed.items():
+        assert re.fullmatch(r"\d+\.\d+\.\d+", version), f"{tool} is not pinned to one version: {version!r}"
+
+
+def test_the_tool_check_sees_a_missing_install() -> None:
+    """The check above can fail: a job without the install step calls tools it lacks."""
+    CONFIG["jobs"]["bare"] = {"steps": ["checkout", {"run": {"command": "make test"}}]}
+    try:
+        assert called_by("bare") == {"terraform", "packer"} and installed_by("bare") == {}
+    finally:
+        del CONFIG["jobs"]["bare"]
+
+
+def test_the_tools_come_from_a_repository_whose_key_is_checked() -> None:
+    [install] = [c for c in job_commands("test") if "apt-get install" in c]
+    env = CONFIG["executors"]["python"]["environment"]
+    assert re.fullmatch(r"[0-9A-F]{40}", env["HASHICORP_KEY_FINGERPRINT"])
+    assert '"$got" != "$HASHICORP_KEY_FINGERPRINT"' in install and "exit 1" in install
+    assert "signed-by=/usr/share/keyrings/hashicorp.gpg" in install
+
+
+def test_the_jobs_that_touch_aws_keep_status_and_events_as_artifacts() -> None:
+    for job in ("deploy", "promote", "rollback"):
+        steps = job_steps(CONFIG["jobs"][job]["steps"])
+        commands = "\n".join(job_commands(job))
+        assert "--json > artifacts/status.json" in commands
+        assert "--events --json > artifacts/deployment.json" in commands
+        assert {"store_artifacts": {"path": "artifacts"}} in steps
+
+
+def test_the_virtualenv_and_the_plugins_are_cached() -> None:
+    steps = job_steps(CONFIG["jobs"]["test"]["steps"])
+    saved = [s["save_cache"]["paths"] for s in steps if isinstance(s, dict) and "save_cache" in s]
+    assert [".venv", ".venv-checkov"] in saved
+    assert ["/home/circleci/.terraform.d/plugin-cache", "/home/circleci/.packer-plugins"] in saved

@@ -133,7 +133,11 @@ def test_missing_tool_exits_2_before_anything_is_written(tmp_path: Path) -> None
     import subprocess
     import sys
 
-    cfg = write(tmp_path, "aws: {endpoint_url: sandbox}\nenvironments:\n  demo:\n    platform: aws\n")
+    cfg = write(
+        tmp_path,
+        "aws: {endpoint_url: sandbox}\nenvironments:\n  demo:\n    platform: aws\n"
+        "    load_balancer: {test_cidrs: [127.0.0.1/32]}\n",
+    )
     env = {**os.environ, "PATH": "/usr/bin:/bin"}  # terraform lives elsewhere on the machines we run on
     res = subprocess.run(
         [sys.executable, "-m", "bluegreen", "--config", str(cfg), "deploy", "demo", "--version", "v1"],

@@ -12,7 +12,9 @@ from bluegreen.factory import make_baker
 def load(tmp_path: Path, bake: str) -> config.Config:
     path = tmp_path / "deploy" / "bluegreen.yaml"
     path.parent.mkdir()
-    path.write_text(f"environments:\n  web:\n    platform: aws\n    local: {{app: apps/site}}\n{bake}")
+    path.write_text(
+        f"environments:\n  web:\n    platform: aws\n    load_balancer: {{test_cidrs: [10.0.0.0/16]}}\n    local: {{app: apps/site}}\n{bake}"
+    )
     return config.load(path, env={})
 
 

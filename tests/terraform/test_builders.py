@@ -198,7 +198,32 @@ def test_environment_inputs_carry_the_health_check_and_ports() -> None:
         "health_check_timeout": 4,
         "healthy_threshold": 3,
         "unhealthy_threshold": 5,
+        "certificate_arn": "",
+        "https_port": 443,
+        "internal": False,
+        "ingress_cidrs": ["0.0.0.0/0"],
+        "test_ingress_cidrs": [],
+        "deletion_protection": True,
+        "access_logs_bucket": "",
+        "access_logs_prefix": "",
     }
+
+
+def test_environment_inputs_say_who_may_reach_what_and_how() -> None:
+    lb = LoadBalancer(
+        certificate_arn="arn:aws:acm:eu-west-1:123456789012:certificate/abc",
+        internal=True,
+        ingress_cidrs=("10.0.0.0/8",),
+        test_cidrs=("10.1.0.0/16",),
+        deletion_protection=False,
+        access_logs_bucket="logs",
+        access_logs_prefix="web",
+    )
+    inputs = stacks.environment_inputs(dataclasses.replace(ENV, load_balancer=lb), stacks.Network("vpc-1", ("a", "b")))
+    assert inputs["certificate_arn"] == lb.certificate_arn and inputs["internal"] is True
+    assert (inputs["ingress_cidrs"], inputs["test_ingress_cidrs"]) == (["10.0.0.0/8"], ["10.1.0.0/16"])
+    assert inputs["deletion_protection"] is False
+    assert (inputs["access_logs_bucket"], inputs["access_logs_prefix"]) == ("logs", "web")
 
 
 def test_slot_inputs_attach_the_colour_to_its_own_target_group() -> None:
@@ -372,7 +397,11 @@ def test_a_mirror_given_once_is_remembered_for_a_plain_shell(tmp_path: Path, mon
 
 def load(tmp_path: Path, aws: dict[str, object]) -> config_module.Config:
     path = tmp_path / "bluegreen.yaml"
-    path.write_text(json.dumps({"aws": aws, "environments": {"web": {"platform": "aws"}}}))
+    path.write_text(
+        json.dumps(
+            {"aws": aws, "environments": {"web": {"platform": "aws", "load_balancer": {"test_cidrs": ["10.0.0.0/16"]}}}}
+        )
+    )
     return config_module.load(path, env={})
 
 

@@ -20,6 +20,7 @@ import boto3
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
+from bluegreen.adapters.aws import denied
 from bluegreen.errors import AdapterError
 
 RETRIES = {"mode": "adaptive", "max_attempts": 8}
@@ -92,6 +93,9 @@ def api_errors(what: str, *, where: str, hint: str = "") -> Iterator[None]:
         yield
     except ClientError as e:
         detail = ": ".join(x for x in (error_code(e), str(e.response.get("Error", {}).get("Message", ""))) if x)
+        refused = denied.explain(detail)
+        if refused:
+            raise AdapterError(f"{what}: {refused} ({detail})", where=where, hint=denied.POLICY_HINT) from e
         raise AdapterError(f"{what}: {detail or e}", where=where, hint=hint or API_HINT) from e
     except BotoCoreError as e:  # no credentials, endpoint unreachable, read timeout...
         raise AdapterError(f"{what}: {e}", where=where, hint=hint or API_HINT) from e

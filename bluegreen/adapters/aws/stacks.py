@@ -54,6 +54,14 @@ def environment_inputs(env: Environment, network: Network) -> dict[str, Any]:
         "health_check_timeout": _whole_seconds(hc.timeout_s),
         "healthy_threshold": hc.healthy_threshold,
         "unhealthy_threshold": hc.unhealthy_threshold,
+        "certificate_arn": lb.certificate_arn,
+        "https_port": lb.https_port,
+        "internal": lb.internal,
+        "ingress_cidrs": list(lb.ingress_cidrs),
+        "test_ingress_cidrs": list(lb.test_cidrs),
+        "deletion_protection": lb.deletion_protection,
+        "access_logs_bucket": lb.access_logs_bucket,
+        "access_logs_prefix": lb.access_logs_prefix,
     }
 
 

@@ -164,7 +164,8 @@ class AlbTraffic:
         """
         if self.test_listener_colour() is not colour:
             self.point_test_listener(colour)
-        return f"http://{self._env.dns_name}:{self._env.test_listener_port}"
+        scheme = self._env.listener_protocol.lower()
+        return f"{scheme}://{self._env.dns_name}:{self._env.test_listener_port}"
 
     def test_listener_colour(self) -> Colour | None:
         """The colour the test listener forwards to, read back (None: not one colour alone)."""

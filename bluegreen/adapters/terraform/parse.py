@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from bluegreen.adapters.aws import denied
 from bluegreen.adapters.terraform.commands import MODULE
 
 ERROR_TAIL_CHARS = 3000
@@ -56,8 +57,9 @@ def error_text(messages: Iterable[Mapping[str, Any]], stdout: str, stderr: str) 
         if diag.get("detail"):
             text += f": {diag['detail']}"
         errors.append(text)
-    text = "\n".join(errors) if errors else (stderr.strip() or stdout.strip())
-    return text[-ERROR_TAIL_CHARS:]
+    text = ("\n".join(errors) if errors else (stderr.strip() or stdout.strip()))[-ERROR_TAIL_CHARS:]
+    refused = denied.explain(text)
+    return f"{refused}; {denied.POLICY_HINT}\n{text}" if refused else text
 
 
 def parse_outputs(text: str) -> dict[str, Any]:

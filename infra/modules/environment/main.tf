@@ -13,73 +13,105 @@ locals {
   idle    = var.live_colour == "blue" ? "green" : "blue"
   tags    = merge(var.tags, { environment = var.name, "managed-by" = "bluegreen" })
 
-  test_ingress_cidrs = length(var.test_ingress_cidrs) > 0 ? var.test_ingress_cidrs : var.ingress_cidrs
+  https = var.certificate_arn != ""
+  # With a certificate, production is HTTPS on https_port and listener_port
+  # only redirects there; without one (the sandbox, a first try) it is HTTP.
+  production_port     = local.https ? var.https_port : var.listener_port
+  production_protocol = local.https ? "HTTPS" : "HTTP"
+  lb_ports            = distinct(concat([var.listener_port], local.https ? [var.https_port] : []))
   # Target group names are limited to 32 characters: keep room for "-green".
   target_group_prefix = substr(var.name, 0, 26)
 }
 
 # -- security groups -----------------------------------------------------------
+# Rules are separate resources so the two groups can name each other: the load
+# balancer may reach the instances' port only, and the instances accept only
+# the load balancer.
 
 resource "aws_security_group" "load_balancer" {
   name        = "${var.name}-lb"
   description = "bluegreen ${var.name}: who may reach the load balancer"
   vpc_id      = var.vpc_id
   tags        = merge(local.tags, { Name = "${var.name}-lb" })
+}
 
-  ingress {
-    description = "production listener"
-    from_port   = var.listener_port
-    to_port     = var.listener_port
-    protocol    = "tcp"
-    cidr_blocks = var.ingress_cidrs
-  }
+resource "aws_security_group_rule" "lb_production" {
+  for_each = toset([for p in local.lb_ports : tostring(p)])
 
-  dynamic "ingress" {
-    for_each = local.alb ? [var.test_listener_port] : []
-    content {
-      description = "test listener (smoke checks of the idle colour)"
-      from_port   = ingress.value
-      to_port     = ingress.value
-      protocol    = "tcp"
-      cidr_blocks = local.test_ingress_cidrs
-    }
-  }
+  security_group_id = aws_security_group.load_balancer.id
+  type              = "ingress"
+  description       = tonumber(each.key) == local.production_port ? "production listener" : "HTTP, redirected to HTTPS"
+  from_port         = tonumber(each.key)
+  to_port           = tonumber(each.key)
+  protocol          = "tcp"
+  cidr_blocks       = var.ingress_cidrs
+}
 
-  egress {
-    description = "health checks and requests to the instances"
-    from_port   = 0
-    to_port     = 0
-    protocol    = "-1"
-    cidr_blocks = ["0.0.0.0/0"]
-  }
+# The test listener serves the colour that users do not see yet: only the
+# addresses bluegreen's smoke checks come from may reach it. None: no rule.
+resource "aws_security_group_rule" "lb_test" {
+  count = local.alb && length(var.test_ingress_cidrs) > 0 ? 1 : 0
+
+  security_group_id = aws_security_group.load_balancer.id
+  type              = "ingress"
+  description       = "test listener (smoke checks of the idle colour)"
+  from_port         = var.test_listener_port
+  to_port           = var.test_listener_port
+  protocol          = "tcp"
+  cidr_blocks       = var.test_ingress_cidrs
+}
+
+resource "aws_security_group_rule" "lb_to_instances" {
+  security_group_id        = aws_security_group.load_balancer.id
+  type                     = "egress"
+  description              = "requests and health checks to the instances (application port)"
+  from_port                = var.instance_port
+  to_port                  = var.instance_port
+  protocol                 = "tcp"
+  source_security_group_id = aws_security_group.instances.id
 }
 
 resource "aws_security_group" "instances" {
+  # checkov:skip=CKV2_AWS_5: attached by the slot module's launch template (another state), which checkov cannot follow
   name        = "${var.name}-instances"
   description = "bluegreen ${var.name}: the instances of both colours"
   vpc_id      = var.vpc_id
   tags        = merge(local.tags, { Name = "${var.name}-instances" })
+}
 
-  ingress {
-    description     = "the application, from the load balancer only"
-    from_port       = var.instance_port
-    to_port         = var.instance_port
-    protocol        = "tcp"
-    security_groups = [aws_security_group.load_balancer.id]
-  }
+resource "aws_security_group_rule" "instances_from_lb" {
+  security_group_id        = aws_security_group.instances.id
+  type                     = "ingress"
+  description              = "the application, from the load balancer only"
+  from_port                = var.instance_port
+  to_port                  = var.instance_port
+  protocol                 = "tcp"
+  source_security_group_id = aws_security_group.load_balancer.id
+}
 
-  egress {
-    from_port   = 0
-    to_port     = 0
-    protocol    = "-1"
-    cidr_blocks = ["0.0.0.0/0"]
-  }
+# What the instances may reach (README: egress). DNS, the instance metadata
+# service and NTP at the VPC's own addresses are never filtered by security
+# groups, so they need no rule.
+resource "aws_security_group_rule" "instances_egress" {
+  for_each = { for r in var.instance_egress : r.description => r }
+
+  security_group_id = aws_security_group.instances.id
+  type              = "egress"
+  description       = each.value.description
+  from_port         = each.value.port
+  to_port           = each.value.port
+  protocol          = each.value.protocol
+  cidr_blocks       = each.value.cidr_blocks
 }
 
 # -- Application Load Balancer ---------------------------------------------------
 
 resource "aws_lb" "this" {
   count = local.alb ? 1 : 0
+  # checkov:skip=CKV2_AWS_28: WAF is the operator's choice: give waf_acl_arn to associate a web ACL
+  # checkov:skip=CKV2_AWS_76: the web ACL's rules (waf_acl_arn) are the operator's
+  # checkov:skip=CKV_AWS_91: access logs go to the operator's bucket, given as access_logs_bucket (optional)
+  # checkov:skip=CKV2_AWS_20: HTTP redirects to HTTPS whenever certificate_arn is given (aws_lb_listener.redirect)
 
   name               = var.name
   load_balancer_type = "application"
@@ -88,11 +120,30 @@ resource "aws_lb" "this" {
   security_groups    = [aws_security_group.load_balancer.id]
 
   drop_invalid_header_fields = true
-  tags                       = local.tags
+  enable_deletion_protection = var.deletion_protection
+
+  dynamic "access_logs" {
+    for_each = var.access_logs_bucket != "" ? [1] : []
+    content {
+      bucket  = var.access_logs_bucket
+      prefix  = var.access_logs_prefix != "" ? var.access_logs_prefix : var.name
+      enabled = true
+    }
+  }
+
+  tags = local.tags
+}
+
+resource "aws_wafv2_web_acl_association" "this" {
+  count = local.alb && var.waf_acl_arn != "" ? 1 : 0
+
+  resource_arn = aws_lb.this[0].arn
+  web_acl_arn  = var.waf_acl_arn
 }
 
 resource "aws_lb_target_group" "colour" {
   for_each = local.alb ? toset(local.colours) : toset([])
+  # checkov:skip=CKV_AWS_378: TLS ends at the load balancer; the hop to the instances stays inside the VPC, restricted by security groups to the load balancer
 
   name                 = "${local.target_group_prefix}-${each.key}"
   vpc_id               = var.vpc_id
@@ -118,10 +169,14 @@ resource "aws_lb_target_group" "colour" {
 
 resource "aws_lb_listener" "production" {
   count = local.alb ? 1 : 0
+  # checkov:skip=CKV_AWS_2: HTTPS whenever certificate_arn is given; plain HTTP only without one (the sandbox), which `bluegreen validate` warns about
+  # checkov:skip=CKV_AWS_103: with a certificate the policy is ssl_policy (TLS 1.2+ by default); without one there is no TLS
 
   load_balancer_arn = aws_lb.this[0].arn
-  port              = var.listener_port
-  protocol          = "HTTP"
+  port              = local.production_port
+  protocol          = local.production_protocol
+  ssl_policy        = local.https ? var.ssl_policy : null
+  certificate_arn   = local.https ? var.certificate_arn : null
 
   default_action {
     type = "forward"
@@ -145,12 +200,39 @@ resource "aws_lb_listener" "production" {
   tags = local.tags
 }
 
+# With a certificate, the HTTP port answers with a permanent redirect to HTTPS.
+resource "aws_lb_listener" "redirect" {
+  count = local.alb && local.https ? 1 : 0
+  # checkov:skip=CKV_AWS_2: this listener only redirects to HTTPS
+  # checkov:skip=CKV_AWS_103: this listener only redirects to HTTPS
+
+  load_balancer_arn = aws_lb.this[0].arn
+  port              = var.listener_port
+  protocol          = "HTTP"
+
+  default_action {
+    type = "redirect"
+
+    redirect {
+      protocol    = "HTTPS"
+      port        = tostring(var.https_port)
+      status_code = "HTTP_301"
+    }
+  }
+
+  tags = local.tags
+}
+
 resource "aws_lb_listener" "test" {
   count = local.alb ? 1 : 0
+  # checkov:skip=CKV_AWS_2: HTTPS whenever certificate_arn is given; it is reachable from test_ingress_cidrs only
+  # checkov:skip=CKV_AWS_103: with a certificate the policy is ssl_policy (TLS 1.2+ by default); without one there is no TLS
 
   load_balancer_arn = aws_lb.this[0].arn
   port              = var.test_listener_port
-  protocol          = "HTTP"
+  protocol          = local.production_protocol
+  ssl_policy        = local.https ? var.ssl_policy : null
+  certificate_arn   = local.https ? var.certificate_arn : null
 
   default_action {
     type             = "forward"
@@ -169,6 +251,9 @@ resource "aws_lb_listener" "test" {
 
 resource "aws_elb" "this" {
   count = local.alb ? 0 : 1
+  # checkov:skip=CKV_AWS_92: access logs go to the operator's bucket, given as access_logs_bucket (optional)
+  # checkov:skip=CKV_AWS_376: HTTPS whenever certificate_arn is given; plain HTTP only without one, which `bluegreen validate` warns about
+  # checkov:skip=CKV_AWS_127: the certificate is the operator's ACM certificate, given as certificate_arn
 
   name            = var.name
   subnets         = var.subnet_ids
@@ -176,10 +261,20 @@ resource "aws_elb" "this" {
   internal        = var.internal
 
   listener {
-    lb_port           = var.listener_port
-    lb_protocol       = "http"
-    instance_port     = var.instance_port
-    instance_protocol = "http"
+    lb_port            = local.production_port
+    lb_protocol        = local.https ? "https" : "http"
+    instance_port      = var.instance_port
+    instance_protocol  = "http"
+    ssl_certificate_id = local.https ? var.certificate_arn : null
+  }
+
+  dynamic "access_logs" {
+    for_each = var.access_logs_bucket != "" ? [1] : []
+    content {
+      bucket        = var.access_logs_bucket
+      bucket_prefix = var.access_logs_prefix != "" ? var.access_logs_prefix : var.name
+      enabled       = true
+    }
   }
 
   health_check {

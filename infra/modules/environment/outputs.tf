@@ -42,8 +42,13 @@ output "security_group_id" {
 }
 
 output "listener_port" {
-  description = "The production listener's port."
-  value       = var.listener_port
+  description = "The production listener's port (https_port with a certificate)."
+  value       = local.production_port
+}
+
+output "listener_protocol" {
+  description = "The production and test listeners' protocol: \"HTTPS\" with a certificate, else \"HTTP\"."
+  value       = local.production_protocol
 }
 
 output "test_listener_port" {

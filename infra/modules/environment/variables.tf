@@ -35,7 +35,7 @@ variable "load_balancer_type" {
 }
 
 variable "listener_port" {
-  description = "The production listener's port (HTTP)."
+  description = "The HTTP port: the production listener without a certificate, a redirect to https_port with one."
   type        = number
   default     = 80
 }
@@ -118,9 +118,74 @@ variable "ingress_cidrs" {
 }
 
 variable "test_ingress_cidrs" {
-  description = "Who may reach the test listener (where bluegreen runs its smoke checks). Empty: the same as ingress_cidrs."
+  description = "Who may reach the test listener (where bluegreen runs its smoke checks). Empty: nobody (no rule); never the public."
   type        = list(string)
   default     = []
+
+  validation {
+    condition     = !contains(var.test_ingress_cidrs, "0.0.0.0/0") && !contains(var.test_ingress_cidrs, "::/0")
+    error_message = "test_ingress_cidrs must not open the test listener to everyone: it serves the unreleased colour."
+  }
+}
+
+variable "certificate_arn" {
+  description = "An ACM certificate's ARN. Given: production is HTTPS on https_port (and the test listener HTTPS), listener_port redirects to it. Empty: HTTP only."
+  type        = string
+  default     = ""
+}
+
+variable "https_port" {
+  description = "The production listener's port when certificate_arn is given."
+  type        = number
+  default     = 443
+}
+
+variable "ssl_policy" {
+  description = "The TLS policy of the HTTPS listeners (alb): TLS 1.3 and 1.2 only."
+  type        = string
+  default     = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+}
+
+variable "deletion_protection" {
+  description = "alb: refuse to delete the load balancer until this is turned off (the sandbox turns it off)."
+  type        = bool
+  default     = true
+}
+
+variable "access_logs_bucket" {
+  description = "An S3 bucket for the load balancer's access logs (its policy must let Elastic Load Balancing write). Empty: no access logs."
+  type        = string
+  default     = ""
+}
+
+variable "access_logs_prefix" {
+  description = "The key prefix of the access logs in access_logs_bucket. Empty: the environment's name."
+  type        = string
+  default     = ""
+}
+
+variable "waf_acl_arn" {
+  description = "alb: a WAFv2 web ACL to associate with the load balancer. Empty: none."
+  type        = string
+  default     = ""
+}
+
+variable "instance_egress" {
+  description = "What the instances may reach. The default: HTTPS anywhere, for the AWS APIs the instance calls (SSM, Secrets Manager, CloudWatch) and the OS's package repositories. Add a rule per dependency (database, cache), each with its own description."
+  type = list(object({
+    description = string
+    protocol    = string
+    port        = number
+    cidr_blocks = list(string)
+  }))
+  default = [
+    { description = "HTTPS: AWS APIs (SSM, Secrets Manager) and package repositories", protocol = "tcp", port = 443, cidr_blocks = ["0.0.0.0/0"] },
+  ]
+
+  validation {
+    condition     = length(distinct([for r in var.instance_egress : r.description])) == length(var.instance_egress) && alltrue([for r in var.instance_egress : r.protocol != "-1"])
+    error_message = "instance_egress: each rule needs its own description and one protocol and port (no \"-1\": all traffic)."
+  }
 }
 
 variable "tags" {
