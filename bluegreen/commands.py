@@ -54,6 +54,7 @@ class SetWeights:
 @dataclass(frozen=True)
 class CheckAlarms:
     colour: Colour
+    since: float | None = None  # the step's start: metrics are judged from there on
 
 
 @dataclass(frozen=True)
@@ -143,6 +144,7 @@ class WeightsRead:
 class AlarmsChecked:
     seq: int
     alarms: Sequence[Alarm]
+    notes: Sequence[str] = ()  # what the check could not judge (no published data), for the record
 
 
 @dataclass(frozen=True)

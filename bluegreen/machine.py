@@ -22,6 +22,8 @@ Pure: no I/O, no clock, no boto3, no subprocess. Invariants it keeps:
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bluegreen.commands import (
@@ -137,7 +139,7 @@ def _reason(reason: str) -> str:
 def _apply(rec: Record, obs: Observation, now: float) -> Record:
     if rec.inflight is None or obs.seq != rec.inflight.seq:
         return rec  # an answer to a command the record has moved past
-    name = rec.inflight.name
+    name, issued_at = rec.inflight.name, rec.inflight.started_at
     rec = rec.replace(inflight=None, updated_at=now)
     if isinstance(obs, Failed):
         if name == SET_WEIGHTS:
@@ -172,10 +174,16 @@ def _apply(rec: Record, obs: Observation, now: float) -> Record:
             return rec.replace(status=Status.BLOCKED, note=note).with_event(now, "blocked", note)
         case WeightsRead(weights=w):
             return _on_weights(rec, w, now)
-        case AlarmsChecked(alarms=alarms):
+        case AlarmsChecked(alarms=alarms, notes=notes):
+            rec = _note_metrics(rec, notes, now)
             if alarms:
                 a = alarms[0]
                 return _begin_rollback(rec, now, f"alarm {a.name} is in ALARM" + _reason(a.reason))
+            if _settled(rec, issued_at):
+                lag = rec.step.settle_s if rec.step else 0.0
+                return _advance(
+                    rec, now, f"{_step_label(rec)}: held with no alarm, checked again after the {lag:g}s lag"
+                )
             return rec.replace(next_check_at=now + _poll(rec))
         case DrainChecked(drain=d):
             if d.serving:
@@ -190,6 +198,44 @@ def _apply(rec: Record, obs: Observation, now: float) -> Record:
 
 
 POLL_OBSERVATIONS = (HealthPolled, AlarmsChecked, DrainChecked)
+
+
+def _note_metrics(rec: Record, notes: Sequence[str], now: float) -> Record:
+    """What the alarms could not judge (no published data) goes into the record, once per change."""
+    text = "; ".join(notes)
+    last = next((e.message for e in reversed(rec.events) if e.kind == "metrics"), "")
+    if text and text != last:
+        rec = rec.with_event(now, "metrics", text)
+    return rec
+
+
+def _hold_ends(rec: Record) -> float | None:
+    """When a held step may advance: its hold, then the metrics of its last period published (a final check).
+
+    Metrics come per period and a period is published `settle_s` after it
+    closes, so the wait runs from the end of the period holding the hold's end.
+    """
+    step = rec.step
+    if rec.wait_until is None or step is None or step.settle_s <= 0:
+        return rec.wait_until
+    end = rec.wait_until
+    if step.metric_period_s > 0:
+        end = math.ceil(end / step.metric_period_s) * step.metric_period_s
+    return end + step.settle_s
+
+
+def _settled(rec: Record, issued_at: float) -> bool:
+    """A clean alarm check issued once the lag after the hold had passed: the step's last minutes are judged."""
+    step = rec.step
+    ends = _hold_ends(rec)
+    return (
+        _holding(rec)
+        and step is not None
+        and step.settle_s > 0
+        and ends is not None
+        and rec.weights == _expected_weights(rec)
+        and issued_at >= ends
+    )
 
 
 def _on_failure(rec: Record, name: str, error: str, now: float) -> Record:
@@ -323,8 +369,9 @@ def _next(rec: Record, now: float) -> Decision:
         return Decision(rec, None)
     if rec.next_check_at is not None and rec.inflight is None:
         until = rec.next_check_at
-        if _holding(rec) and rec.wait_until is not None:
-            until = min(until, rec.wait_until)  # a hold ends on time, whatever the poll cadence
+        ends = _hold_ends(rec)
+        if _holding(rec) and ends is not None:
+            until = min(until, ends)  # a hold ends on time, whatever the poll cadence
         if now < until:
             return Decision(rec, Sleep(until))
     if rec.in_rollback:
@@ -388,13 +435,25 @@ def _next_forward(rec: Record, step: Step, now: float) -> Decision:
 
 
 def _hold(rec: Record, now: float) -> Decision:
-    """Wait out a step's hold time, looking at alarms every poll."""
+    """Wait out a step's hold time, looking at alarms every poll.
+
+    With a metric lag (`settle_s`), the hold's last minutes are published only
+    that much later: the step advances on a clean check issued after the lag
+    (see `_settled`), never on the hold's end alone.
+    """
     assert rec.wait_until is not None
-    if now >= rec.wait_until:
-        step = rec.step
+    step = rec.step
+    if now >= rec.wait_until and (step is None or step.settle_s <= 0):
         done = "confirmed" if step is not None and step.wait_s == 0 else "held with no alarm"
         return _next(_advance(rec, now, f"{_step_label(rec)}: {done}"), now)
-    return _issue(rec, CheckAlarms(rec.to_colour), now)
+    if step is not None and step.settle_s > 0 and now >= rec.wait_until:
+        ends = _hold_ends(rec)
+        note = (
+            f"hold over: waiting for its last minute's metrics ({step.settle_s:g}s publication lag), then a last check"
+        )
+        if ends is not None and now < ends and rec.note != note:
+            rec = rec.replace(note=note).with_event(now, "hold", note)
+    return _issue(rec, CheckAlarms(rec.to_colour, since=rec.step_started_at), now)
 
 
 def _issue(rec: Record, cmd: Command, now: float) -> Decision:

@@ -11,7 +11,9 @@ runs the command through these ports and records every step before and after:
     smoke      Verifier: checks against the new colour alone (a test listener)
     headroom   Health.headroom: the old colour could take all traffic back (not on a first deploy)
     shift      Traffic.set_weights, then read back from the load balancer; each step held
-               while Alarms.firing is watched (all-at-once, canary or linear steps)
+               while Alarms.evaluate is watched (all-at-once, canary or linear steps); with metric
+               thresholds, after the hold it waits out the metrics' publication lag and checks once
+               more, so the step's last minutes are judged before it advances
     gate       wait for `bluegreen promote` (promotion: manual), before 100% or after the last step
     observe    the bake time at 100%, Alarms still watched
     retire     Health.drain_state says the old colour serves nothing; Provisioner.destroy(old)
@@ -35,7 +37,7 @@ with what failed, where and what to run next. Anything else is a bug.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
@@ -127,6 +129,14 @@ class Alarm:
     reason: str = ""
 
 
+@dataclass(frozen=True)
+class AlarmCheck:
+    """One look at the alarms: those firing, and what could not be judged (said, never passed in silence)."""
+
+    firing: tuple[Alarm, ...] = ()
+    notes: tuple[str, ...] = ()
+
+
 # -- the ports ------------------------------------------------------------------
 
 
@@ -171,8 +181,8 @@ class Verifier(Protocol):
 
 
 class Alarms(Protocol):
-    def firing(self, colour: Colour) -> Sequence[Alarm]:
-        """The configured alarms (and metric thresholds) now in ALARM."""
+    def evaluate(self, colour: Colour, since: float | None = None) -> AlarmCheck:
+        """The configured alarms (and metric thresholds, judged on what was published since `since`) in ALARM."""
         ...
 
 

@@ -155,8 +155,9 @@ def execute(platform: Platform, cmd: Command, seq: int) -> Observation:
             case SetWeights():
                 p.traffic.set_weights(cmd.weights)
                 return WeightsRead(seq, p.traffic.read_weights())
-            case CheckAlarms(colour=c):
-                return AlarmsChecked(seq, list(p.alarms.firing(c)))
+            case CheckAlarms(colour=c, since=since):
+                checked = p.alarms.evaluate(c, since)
+                return AlarmsChecked(seq, list(checked.firing), tuple(checked.notes))
             case CheckDrain(colour=c):
                 return DrainChecked(seq, p.health.drain_state(c))
             case Destroy(colour=c):

@@ -25,6 +25,7 @@ from bluegreen.errors import AdapterError
 from bluegreen.model import Colour, Release, Weights
 from bluegreen.ports import (
     Alarm,
+    AlarmCheck,
     BakeResult,
     DrainState,
     Headroom,
@@ -46,6 +47,7 @@ class Faults:
     failed_versions: list[str] = field(default_factory=list)  # report FAILED
     smoke_fail_versions: list[str] = field(default_factory=list)
     firing_alarms: list[str] = field(default_factory=list)  # alarms in ALARM right now
+    alarm_notes: list[str] = field(default_factory=list)  # what the alarms cannot judge (no published data)
     stale_readbacks: int = 0  # the next N read-backs return the weights from before the change
     lost_changes: int = 0  # the next N weight changes are accepted but never applied
     fail_calls: dict[str, int] = field(default_factory=dict)  # method name -> failures to raise
@@ -157,6 +159,9 @@ class World:
         self._maybe_fail("firing")
         return [Alarm(name, "Threshold Crossed: 1 datapoint [5.0] > 1.0") for name in self.faults.firing_alarms]
 
+    def evaluate(self, colour: Colour, since: float | None = None) -> AlarmCheck:
+        return AlarmCheck(tuple(self.firing(colour)), tuple(self.faults.alarm_notes))
+
     # -- persistence ---------------------------------------------------------------
     def to_json(self) -> str:
         d = {
@@ -235,8 +240,8 @@ class FileWorld:
     def smoke(self, colour: Colour) -> SmokeResult:
         return self._call(lambda w: w.smoke(colour))
 
-    def firing(self, colour: Colour) -> Sequence[Alarm]:
-        return self._call(lambda w: w.firing(colour))
+    def evaluate(self, colour: Colour, since: float | None = None) -> AlarmCheck:
+        return self._call(lambda w: w.evaluate(colour, since))
 
 
 def file_platform(path: Path) -> Platform:

@@ -80,6 +80,5 @@ def assemble(
             target,
             alarm_names=env.alarms,
             thresholds=env.metrics,
-            window_s=max(60.0, env.traffic.check_every_s),
         ),
     )
