@@ -60,6 +60,7 @@ class CheckAlarms:
 @dataclass(frozen=True)
 class CheckDrain:
     colour: Colour
+    deregister: bool = False  # retiring has begun: take the colour's targets out, then watch them drain
 
 
 @dataclass(frozen=True)

@@ -186,11 +186,17 @@ def _apply(rec: Record, obs: Observation, now: float) -> Record:
                 )
             return rec.replace(next_check_at=now + _poll(rec))
         case DrainChecked(drain=d):
+            if d.blocked and not rec.retiring:
+                note = f"retiring {rec.from_colour} is blocked: {d.reason}. Fix it, then run: bluegreen resume {rec.environment}"
+                return rec.replace(status=Status.BLOCKED, note=note).with_event(now, "blocked", note)
             if d.serving:
                 note = f"waiting for {rec.from_colour} to stop serving: {d.reason}"
                 if note != rec.note:
                     rec = rec.with_event(now, "drain", note)
                 return rec.replace(note=note, next_check_at=now + _poll(rec))
+            if rec.retiring:
+                drained = f"{rec.from_colour} drained" + _reason(d.reason)
+                return rec.replace(drained=True, note="").with_event(now, "drain", drained)
             return rec.replace(retiring=True, note="").with_event(now, "drain", f"{rec.from_colour} serves nothing")
         case Destroyed():
             return _on_destroyed(rec, now)
@@ -424,6 +430,9 @@ def _next_forward(rec: Record, step: Step, now: float) -> Decision:
         case StepKind.RETIRE:
             old = rec.from_colour
             assert old is not None
+            if rec.retiring and not rec.drained:
+                # Past the point of no return (abort refused): only now are its targets taken out.
+                return _issue(rec, CheckDrain(old, deregister=True), now)
             if rec.retiring:
                 return _issue(rec, Destroy(old), now)
             delay_ends = rec.wait_until if rec.wait_until is not None else now + step.wait_s

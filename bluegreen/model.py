@@ -254,6 +254,7 @@ class Record:
     smoke_passed: bool = False
     healthy_passed: bool = False
     retiring: bool = False  # the old colour's destroy has begun: past the point of no return
+    drained: bool = False  # retiring: the old colour's targets are out of the load balancer and drained
     note: str = ""  # what the deployment waits for, or what the operator should run next
     inflight: Inflight | None = None
     seq: int = 0
@@ -347,6 +348,7 @@ def record_from_dict(d: Mapping[str, Any]) -> Record:
         smoke_passed=d.get("smoke_passed", False),
         healthy_passed=d.get("healthy_passed", False),
         retiring=d.get("retiring", False),
+        drained=d.get("drained", False),
         note=d.get("note", ""),
         inflight=Inflight(**inflight) if inflight else None,
         seq=d.get("seq", 0),

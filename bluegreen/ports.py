@@ -16,7 +16,9 @@ runs the command through these ports and records every step before and after:
                more, so the step's last minutes are judged before it advances
     gate       wait for `bluegreen promote` (promotion: manual), before 100% or after the last step
     observe    the bake time at 100%, Alarms still watched
-    retire     Health.drain_state says the old colour serves nothing; Provisioner.destroy(old)
+    retire     Health.drain_state says nothing routes to the old colour any more (a listener rule
+               still forwarding to it blocks: the operator fixes it and resumes); past the point of
+               no return, drain_state(deregister=True) until its targets drained; Provisioner.destroy(old)
 
 Abort (`bluegreen abort`, a failed check or a firing alarm, from any step
 before retire): rollback_traffic (Traffic.set_weights: everything back to the
@@ -111,10 +113,15 @@ class Headroom:
 
 @dataclass(frozen=True)
 class DrainState:
-    """Evidence for retiring: does this colour still serve anything?"""
+    """Evidence for retiring: does this colour still serve anything?
+
+    `blocked`: it would serve again without an operator (a listener or rule
+    outside bluegreen's still forwards to it): waiting cannot fix that.
+    """
 
     serving: bool
     reason: str = ""
+    blocked: bool = False
 
 
 @dataclass(frozen=True)
@@ -161,7 +168,10 @@ class Health(Protocol):
 
     def headroom(self, colour: Colour) -> Headroom: ...
 
-    def drain_state(self, colour: Colour) -> DrainState: ...
+    def drain_state(self, colour: Colour, *, deregister: bool = False) -> DrainState:
+        """Does `colour` still serve? With `deregister` (retiring has begun), first take its
+        targets out of the load balancer, so what is in flight drains, and report until it has."""
+        ...
 
 
 class Traffic(Protocol):

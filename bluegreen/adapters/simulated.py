@@ -52,6 +52,7 @@ class Faults:
     lost_changes: int = 0  # the next N weight changes are accepted but never applied
     fail_calls: dict[str, int] = field(default_factory=dict)  # method name -> failures to raise
     old_colour_headroom: bool = True
+    forwarding_rule: str = ""  # a listener rule outside bluegreen that still forwards to the old colour
 
 
 @dataclass
@@ -120,8 +121,10 @@ class World:
             return Headroom(False, f"{colour} has 0/1 instances in service")
         return Headroom(True)
 
-    def drain_state(self, colour: Colour) -> DrainState:
+    def drain_state(self, colour: Colour, *, deregister: bool = False) -> DrainState:
         self._maybe_fail("drain_state")
+        if self.faults.forwarding_rule and not deregister:
+            return DrainState(True, f"rule {self.faults.forwarding_rule} forwards to {colour}", blocked=True)
         serving = self.weights.get(colour.value, 0) > 0
         return DrainState(serving, f"{self.weights.get(colour.value, 0)}% of traffic" if serving else "")
 
@@ -228,8 +231,8 @@ class FileWorld:
     def headroom(self, colour: Colour) -> Headroom:
         return self._call(lambda w: w.headroom(colour))
 
-    def drain_state(self, colour: Colour) -> DrainState:
-        return self._call(lambda w: w.drain_state(colour))
+    def drain_state(self, colour: Colour, *, deregister: bool = False) -> DrainState:
+        return self._call(lambda w: w.drain_state(colour, deregister=deregister))
 
     def set_weights(self, weights: Weights) -> None:
         self._call(lambda w: w.set_weights(weights))

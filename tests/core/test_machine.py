@@ -11,7 +11,7 @@ import pytest
 from bluegreen.adapters.simulated import World
 from bluegreen.commands import Bake, CheckAlarms, CheckHealth, Command, Destroy, SetWeights
 from bluegreen.errors import UsageError
-from bluegreen.machine import decide, request_abort, request_promote
+from bluegreen.machine import decide, request_abort, request_promote, request_resume
 from bluegreen.model import Colour, Phase, Record, Status, StepKind, Weights, record_from_dict, record_to_dict
 from tests.core.envs import CANARY, LINEAR, environment
 from tests.core.sim import ACTOR, FakeClock, Killed, Trace, destroys, drive, live_world, new_record
@@ -399,3 +399,19 @@ def test_what_the_metrics_could_not_judge_is_recorded_once() -> None:
     rec = drive(new_record(env, "v2"), world, FakeClock())
     assert rec.status is Status.SUCCEEDED
     assert [e.message for e in rec.events if e.kind == "metrics"] == [note]
+
+
+def test_a_rule_still_forwarding_to_the_old_colour_blocks_retiring_until_resumed() -> None:
+    env = environment()
+    world, clock = live_world(), FakeClock()
+    world.faults.forwarding_rule = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener-rule/app/web/1/2/3"
+    rec = drive(new_record(env, "v2"), world, clock)
+    assert rec.status is Status.BLOCKED and rec.phase is Phase.RETIRE and not rec.retiring
+    assert f"rule {world.faults.forwarding_rule} forwards to blue" in rec.note
+    assert rec.note.endswith("then run: bluegreen resume web")
+    assert "blue" in world.colours  # nothing deregistered or destroyed
+    world.faults.forwarding_rule = ""
+    rec = drive(request_resume(rec, ACTOR, clock.now()), world, clock)
+    assert rec.status is Status.SUCCEEDED and rec.drained
+    drains = [e.message for e in rec.events if e.kind == "drain"]
+    assert drains[-2:] == ["blue serves nothing", "blue drained"]

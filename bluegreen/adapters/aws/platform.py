@@ -72,7 +72,7 @@ def assemble(
         name="aws",
         baker=baker,
         provisioner=provisioner,
-        health=AwsHealth.from_target(outputs, target, traffic=traffic),
+        health=AwsHealth.from_target(outputs, target, traffic=traffic, publication_lag_s=env.metrics.publication_lag_s),
         traffic=traffic,
         verifier=verifier,
         alarms=CloudWatchAlarms.from_target(

@@ -195,7 +195,8 @@ class LocalHealth:
             return Headroom(False, f"{colour} runs {workers} of {self.site.settings.workers} workers")
         return Headroom(True, f"{colour} is healthy with {workers} workers")
 
-    def drain_state(self, colour: Colour) -> DrainState:
+    def drain_state(self, colour: Colour, *, deregister: bool = False) -> DrainState:
+        # nginx no longer routing to it is the deregistration: the same evidence either way.
         s = self.site
         weight = s.proxy.weights()[colour]
         if weight > 0:
