@@ -27,6 +27,7 @@ class AwsEnvironment:
     security_group_id: str = ""
     listener_port: int = 80
     test_listener_port: int = 8080
+    drain_s: int = 300  # the deregistration delay / connection draining timeout (AWS's default when unknown)
 
     def target_group(self, colour: Colour) -> str:
         if not self.target_group_arns or colour.value not in self.target_group_arns:
@@ -52,4 +53,5 @@ class AwsEnvironment:
             security_group_id=str(outputs.get("security_group_id") or ""),
             listener_port=int(outputs.get("listener_port") or 80),
             test_listener_port=int(outputs.get("test_listener_port") or 8080),
+            drain_s=int(outputs.get("drain_seconds") or 300),
         )
