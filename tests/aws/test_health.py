@@ -109,7 +109,7 @@ def test_drain_state_follows_the_listener_and_cloudwatch(
     # Requests that reached blue are evidence it still serves, once CloudWatch has published them.
     put_request_count(aws_target, env, BLUE, 42.0, time.time() - 30)
     assert not health.drain_state(BLUE).serving, "a minute not yet published (60 s lag) is not read"
-    put_request_count(aws_target, env, BLUE, 42.0, time.time() - 100)
+    put_request_count(aws_target, env, BLUE, 42.0, time.time() - 130)  # in a whole period before the lag
     recent = health.drain_state(BLUE)
     assert recent.serving and "42 requests" in recent.reason
     a_quarter_hour_on = alb_health(env, aws_target, now=lambda: time.time() + 900)
