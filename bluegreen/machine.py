@@ -22,8 +22,6 @@ Pure: no I/O, no clock, no boto3, no subprocess. Invariants it keeps:
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bluegreen.commands import (
@@ -53,6 +51,7 @@ from bluegreen.commands import (
     command_name,
 )
 from bluegreen.errors import UsageError
+from bluegreen.metric_lag import hold_ends, note_metrics
 from bluegreen.model import Actor, Colour, Inflight, Phase, Record, Release, Request, Status, Step, StepKind, Weights
 from bluegreen.ports import HealthState
 
@@ -175,7 +174,7 @@ def _apply(rec: Record, obs: Observation, now: float) -> Record:
         case WeightsRead(weights=w):
             return _on_weights(rec, w, now)
         case AlarmsChecked(alarms=alarms, notes=notes):
-            rec = _note_metrics(rec, notes, now)
+            rec = note_metrics(rec, notes, now)
             if alarms:
                 a = alarms[0]
                 return _begin_rollback(rec, now, f"alarm {a.name} is in ALARM" + _reason(a.reason))
@@ -206,34 +205,10 @@ def _apply(rec: Record, obs: Observation, now: float) -> Record:
 POLL_OBSERVATIONS = (HealthPolled, AlarmsChecked, DrainChecked)
 
 
-def _note_metrics(rec: Record, notes: Sequence[str], now: float) -> Record:
-    """What the alarms could not judge (no published data) goes into the record, once per change."""
-    text = "; ".join(notes)
-    last = next((e.message for e in reversed(rec.events) if e.kind == "metrics"), "")
-    if text and text != last:
-        rec = rec.with_event(now, "metrics", text)
-    return rec
-
-
-def _hold_ends(rec: Record) -> float | None:
-    """When a held step may advance: its hold, then the metrics of its last period published (a final check).
-
-    Metrics come per period and a period is published `settle_s` after it
-    closes, so the wait runs from the end of the period holding the hold's end.
-    """
-    step = rec.step
-    if rec.wait_until is None or step is None or step.settle_s <= 0:
-        return rec.wait_until
-    end = rec.wait_until
-    if step.metric_period_s > 0:
-        end = math.ceil(end / step.metric_period_s) * step.metric_period_s
-    return end + step.settle_s
-
-
 def _settled(rec: Record, issued_at: float) -> bool:
     """A clean alarm check issued once the lag after the hold had passed: the step's last minutes are judged."""
     step = rec.step
-    ends = _hold_ends(rec)
+    ends = hold_ends(rec)
     return (
         _holding(rec)
         and step is not None
@@ -375,7 +350,7 @@ def _next(rec: Record, now: float) -> Decision:
         return Decision(rec, None)
     if rec.next_check_at is not None and rec.inflight is None:
         until = rec.next_check_at
-        ends = _hold_ends(rec)
+        ends = hold_ends(rec)
         if _holding(rec) and ends is not None:
             until = min(until, ends)  # a hold ends on time, whatever the poll cadence
         if now < until:
@@ -456,7 +431,7 @@ def _hold(rec: Record, now: float) -> Decision:
         done = "confirmed" if step is not None and step.wait_s == 0 else "held with no alarm"
         return _next(_advance(rec, now, f"{_step_label(rec)}: {done}"), now)
     if step is not None and step.settle_s > 0 and now >= rec.wait_until:
-        ends = _hold_ends(rec)
+        ends = hold_ends(rec)
         note = (
             f"hold over: waiting for its last minute's metrics ({step.settle_s:g}s publication lag), then a last check"
         )
