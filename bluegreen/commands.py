@@ -54,11 +54,13 @@ class SetWeights:
 @dataclass(frozen=True)
 class CheckAlarms:
     colour: Colour
+    since: float | None = None  # the step's start: metrics are judged from there on
 
 
 @dataclass(frozen=True)
 class CheckDrain:
     colour: Colour
+    deregister: bool = False  # retiring has begun: take the colour's targets out, then watch them drain
 
 
 @dataclass(frozen=True)
@@ -143,6 +145,7 @@ class WeightsRead:
 class AlarmsChecked:
     seq: int
     alarms: Sequence[Alarm]
+    notes: Sequence[str] = ()  # what the check could not judge (no published data), for the record
 
 
 @dataclass(frozen=True)

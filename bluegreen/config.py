@@ -429,6 +429,7 @@ class _Loader(InstanceAndAwsRules):
             max_response_time_s=self.seconds(f"{k}.max_response_time", rt, 0.0)
             if rt is not None
             else d.max_response_time_s,
+            publication_lag_s=self.seconds(f"{k}.publication_lag", m.get("publication_lag"), d.publication_lag_s),
         )
 
     def local(self, k: str, v: Any) -> LocalSettings:

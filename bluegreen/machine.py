@@ -52,6 +52,7 @@ from bluegreen.commands import (
     command_name,
 )
 from bluegreen.errors import UsageError
+from bluegreen.metric_lag import hold_ends, note_metrics
 from bluegreen.model import Actor, Colour, Inflight, Phase, Record, Release, Request, Status, Step, StepKind, Weights
 from bluegreen.ports import HealthSnapshot, HealthState
 
@@ -138,7 +139,7 @@ def _reason(reason: str) -> str:
 def _apply(rec: Record, obs: Observation, now: float) -> Record:
     if rec.inflight is None or obs.seq != rec.inflight.seq:
         return rec  # an answer to a command the record has moved past
-    name = rec.inflight.name
+    name, issued_at = rec.inflight.name, rec.inflight.started_at
     rec = rec.replace(inflight=None, updated_at=now)
     if isinstance(obs, Failed):
         if name == SET_WEIGHTS:
@@ -173,17 +174,29 @@ def _apply(rec: Record, obs: Observation, now: float) -> Record:
             return rec.replace(status=Status.BLOCKED, note=note).with_event(now, "blocked", note)
         case WeightsRead(weights=w):
             return _on_weights(rec, w, now)
-        case AlarmsChecked(alarms=alarms):
+        case AlarmsChecked(alarms=alarms, notes=notes):
+            rec = note_metrics(rec, notes, now)
             if alarms:
                 a = alarms[0]
                 return _begin_rollback(rec, now, f"alarm {a.name} is in ALARM" + _reason(a.reason), alarm=a.name)
+            if _settled(rec, issued_at):
+                lag = rec.step.settle_s if rec.step else 0.0
+                return _advance(
+                    rec, now, f"{_step_label(rec)}: held with no alarm, checked again after the {lag:g}s lag"
+                )
             return rec.replace(next_check_at=now + _poll(rec))
         case DrainChecked(drain=d):
+            if d.blocked and not rec.retiring:
+                note = f"retiring {rec.from_colour} is blocked: {d.reason}. Fix it, then run: bluegreen resume {rec.environment}"
+                return rec.replace(status=Status.BLOCKED, note=note).with_event(now, "blocked", note)
             if d.serving:
                 note = f"waiting for {rec.from_colour} to stop serving: {d.reason}"
                 if note != rec.note:
                     rec = rec.with_event(now, "drain", note)
                 return rec.replace(note=note, next_check_at=now + _poll(rec))
+            if rec.retiring:
+                drained = f"{rec.from_colour} drained" + _reason(d.reason)
+                return rec.replace(drained=True, note="").with_event(now, "drain", drained)
             return rec.replace(retiring=True, note="").with_event(now, "drain", f"{rec.from_colour} serves nothing")
         case Destroyed():
             return _on_destroyed(rec, now)
@@ -191,6 +204,20 @@ def _apply(rec: Record, obs: Observation, now: float) -> Record:
 
 
 POLL_OBSERVATIONS = (HealthPolled, AlarmsChecked, DrainChecked)
+
+
+def _settled(rec: Record, issued_at: float) -> bool:
+    """A clean alarm check issued once the lag after the hold had passed: the step's last minutes are judged."""
+    step = rec.step
+    ends = hold_ends(rec)
+    return (
+        _holding(rec)
+        and step is not None
+        and step.settle_s > 0
+        and ends is not None
+        and rec.weights == _expected_weights(rec)
+        and issued_at >= ends
+    )
 
 
 def _on_failure(rec: Record, name: str, error: str, now: float) -> Record:
@@ -328,8 +355,9 @@ def _next(rec: Record, now: float) -> Decision:
         return Decision(rec, None)
     if rec.next_check_at is not None and rec.inflight is None:
         until = rec.next_check_at
-        if _holding(rec) and rec.wait_until is not None:
-            until = min(until, rec.wait_until)  # a hold ends on time, whatever the poll cadence
+        ends = hold_ends(rec)
+        if _holding(rec) and ends is not None:
+            until = min(until, ends)  # a hold ends on time, whatever the poll cadence
         if now < until:
             return Decision(rec, Sleep(until))
     if rec.in_rollback:
@@ -382,6 +410,9 @@ def _next_forward(rec: Record, step: Step, now: float) -> Decision:
         case StepKind.RETIRE:
             old = rec.from_colour
             assert old is not None
+            if rec.retiring and not rec.drained:
+                # Past the point of no return (abort refused): only now are its targets taken out.
+                return _issue(rec, CheckDrain(old, deregister=True), now)
             if rec.retiring:
                 return _issue(rec, Destroy(old), now)
             delay_ends = rec.wait_until if rec.wait_until is not None else now + step.wait_s
@@ -393,13 +424,25 @@ def _next_forward(rec: Record, step: Step, now: float) -> Decision:
 
 
 def _hold(rec: Record, now: float) -> Decision:
-    """Wait out a step's hold time, looking at alarms every poll."""
+    """Wait out a step's hold time, looking at alarms every poll.
+
+    With a metric lag (`settle_s`), the hold's last minutes are published only
+    that much later: the step advances on a clean check issued after the lag
+    (see `_settled`), never on the hold's end alone.
+    """
     assert rec.wait_until is not None
-    if now >= rec.wait_until:
-        step = rec.step
+    step = rec.step
+    if now >= rec.wait_until and (step is None or step.settle_s <= 0):
         done = "confirmed" if step is not None and step.wait_s == 0 else "held with no alarm"
         return _next(_advance(rec, now, f"{_step_label(rec)}: {done}"), now)
-    return _issue(rec, CheckAlarms(rec.to_colour), now)
+    if step is not None and step.settle_s > 0 and now >= rec.wait_until:
+        ends = hold_ends(rec)
+        note = (
+            f"hold over: waiting for its last minute's metrics ({step.settle_s:g}s publication lag), then a last check"
+        )
+        if ends is not None and now < ends and rec.note != note:
+            rec = rec.replace(note=note).with_event(now, "hold", note)
+    return _issue(rec, CheckAlarms(rec.to_colour, since=rec.step_started_at), now)
 
 
 def _issue(rec: Record, cmd: Command, now: float) -> Decision:

@@ -89,10 +89,15 @@ class Step:
     poll_s: float = 0.0  # how often to look while waiting
     threshold: int = 0  # WAIT_HEALTHY: consecutive healthy polls needed
     retries: int = 0  # SHIFT: read-backs that may disagree before the deploy fails
+    # SHIFT/OBSERVE: after the hold, wait for the metric period holding its end to close and then this
+    # long for it to be published, then check once more.
+    settle_s: float = 0.0
+    metric_period_s: float = 0.0
 
     def describe(self) -> str:
         if self.kind is StepKind.SHIFT:
             hold = f", hold {fmt_seconds(self.wait_s)}" if self.wait_s else ""
+            hold += f" + {fmt_seconds(self.settle_s)} metric lag" if self.settle_s else ""
             return f"shift {self.weight}% to the new colour{hold}"
         if self.kind is StepKind.WAIT_HEALTHY:
             return (
@@ -100,7 +105,8 @@ class Step:
                 f"every {fmt_seconds(self.poll_s)}, deadline {fmt_seconds(self.timeout_s)})"
             )
         if self.kind is StepKind.OBSERVE:
-            return f"observe alarms for {fmt_seconds(self.wait_s)} (bake time)"
+            lag = f" + {fmt_seconds(self.settle_s)} metric lag" if self.settle_s else ""
+            return f"observe alarms for {fmt_seconds(self.wait_s)} (bake time){lag}"
         if self.kind is StepKind.RETIRE:
             return f"retire the old colour after {fmt_seconds(self.wait_s)} and once it serves nothing"
         if self.kind is StepKind.GATE:
@@ -248,6 +254,7 @@ class Record:
     smoke_passed: bool = False
     healthy_passed: bool = False
     retiring: bool = False  # the old colour's destroy has begun: past the point of no return
+    drained: bool = False  # retiring: the old colour's targets are out of the load balancer and drained
     note: str = ""  # what the deployment waits for, or what the operator should run next
     inflight: Inflight | None = None
     seq: int = 0
@@ -341,6 +348,7 @@ def record_from_dict(d: Mapping[str, Any]) -> Record:
         smoke_passed=d.get("smoke_passed", False),
         healthy_passed=d.get("healthy_passed", False),
         retiring=d.get("retiring", False),
+        drained=d.get("drained", False),
         note=d.get("note", ""),
         inflight=Inflight(**inflight) if inflight else None,
         seq=d.get("seq", 0),

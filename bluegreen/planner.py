@@ -14,6 +14,7 @@ from bluegreen.model import Actor, Colour, Phase, Record, Release, Step, StepKin
 from bluegreen.settings import Environment
 
 FULL = 100
+METRIC_PERIOD_S = 60.0  # load balancer metrics come in 60 s periods (ALB and classic ELB alike)
 
 
 def shift_weights(env: Environment, strategy: str) -> list[tuple[int, float]]:
@@ -45,6 +46,14 @@ def shift_weights(env: Environment, strategy: str) -> list[tuple[int, float]]:
     return [*steps, (FULL, last_hold)]
 
 
+def metric_lag(env: Environment) -> float:
+    """How long a held step waits after its hold for the metrics of its last minutes to be published.
+
+    Only the metric thresholds judge published metrics; without them there is nothing to wait for.
+    """
+    return env.metrics.publication_lag_s if env.metrics.any else 0.0
+
+
 def plan(env: Environment, *, first_deploy: bool, bake: bool, strategy: str | None = None) -> tuple[Step, ...]:
     strategy = strategy or env.traffic.strategy
     if not env.load_balancer.allows(strategy):
@@ -72,6 +81,7 @@ def plan(env: Environment, *, first_deploy: bool, bake: bool, strategy: str | No
     if not first_deploy:
         steps.append(Step(StepKind.HEADROOM))
     gate = env.promotion == "manual" and not first_deploy
+    settle = metric_lag(env)
     for weight, hold in shifts:
         if gate and env.gate == "before-full" and weight == FULL:
             steps.append(Step(StepKind.GATE))
@@ -82,10 +92,21 @@ def plan(env: Environment, *, first_deploy: bool, bake: bool, strategy: str | No
                 wait_s=hold,
                 poll_s=env.traffic.check_every_s,
                 retries=env.traffic.readback_retries,
+                settle_s=settle if hold > 0 else 0.0,
+                metric_period_s=METRIC_PERIOD_S if settle and hold > 0 else 0.0,
             )
         )
     if env.bake_time_s > 0:
-        steps.append(Step(StepKind.OBSERVE, wait_s=env.bake_time_s, poll_s=env.traffic.check_every_s))
+        period = METRIC_PERIOD_S if settle else 0.0
+        steps.append(
+            Step(
+                StepKind.OBSERVE,
+                wait_s=env.bake_time_s,
+                poll_s=env.traffic.check_every_s,
+                settle_s=settle,
+                metric_period_s=period,
+            )
+        )
     if gate and env.gate == "after-last-step":
         # At 100% after the bake time: the operator decides whether the old colour may go.
         steps.append(Step(StepKind.GATE))

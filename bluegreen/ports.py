@@ -11,10 +11,14 @@ runs the command through these ports and records every step before and after:
     smoke      Verifier: checks against the new colour alone (a test listener)
     headroom   Health.headroom: the old colour could take all traffic back (not on a first deploy)
     shift      Traffic.set_weights, then read back from the load balancer; each step held
-               while Alarms.firing is watched (all-at-once, canary or linear steps)
+               while Alarms.evaluate is watched (all-at-once, canary or linear steps); with metric
+               thresholds, after the hold it waits out the metrics' publication lag and checks once
+               more, so the step's last minutes are judged before it advances
     gate       wait for `bluegreen promote` (promotion: manual), before 100% or after the last step
     observe    the bake time at 100%, Alarms still watched
-    retire     Health.drain_state says the old colour serves nothing; Provisioner.destroy(old)
+    retire     Health.drain_state says nothing routes to the old colour any more (a listener rule
+               still forwarding to it blocks: the operator fixes it and resumes); past the point of
+               no return, drain_state(deregister=True) until its targets drained; Provisioner.destroy(old)
 
 Abort (`bluegreen abort`, a failed check or a firing alarm, from any step
 before retire): rollback_traffic (Traffic.set_weights: everything back to the
@@ -35,7 +39,7 @@ with what failed, where and what to run next. Anything else is a bug.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
@@ -109,10 +113,15 @@ class Headroom:
 
 @dataclass(frozen=True)
 class DrainState:
-    """Evidence for retiring: does this colour still serve anything?"""
+    """Evidence for retiring: does this colour still serve anything?
+
+    `blocked`: it would serve again without an operator (a listener or rule
+    outside bluegreen's still forwards to it): waiting cannot fix that.
+    """
 
     serving: bool
     reason: str = ""
+    blocked: bool = False
 
 
 @dataclass(frozen=True)
@@ -125,6 +134,14 @@ class SmokeResult:
 class Alarm:
     name: str
     reason: str = ""
+
+
+@dataclass(frozen=True)
+class AlarmCheck:
+    """One look at the alarms: those firing, and what could not be judged (said, never passed in silence)."""
+
+    firing: tuple[Alarm, ...] = ()
+    notes: tuple[str, ...] = ()
 
 
 # -- the ports ------------------------------------------------------------------
@@ -151,7 +168,10 @@ class Health(Protocol):
 
     def headroom(self, colour: Colour) -> Headroom: ...
 
-    def drain_state(self, colour: Colour) -> DrainState: ...
+    def drain_state(self, colour: Colour, *, deregister: bool = False) -> DrainState:
+        """Does `colour` still serve? With `deregister` (retiring has begun), first take its
+        targets out of the load balancer, so what is in flight drains, and report until it has."""
+        ...
 
 
 class Traffic(Protocol):
@@ -171,8 +191,8 @@ class Verifier(Protocol):
 
 
 class Alarms(Protocol):
-    def firing(self, colour: Colour) -> Sequence[Alarm]:
-        """The configured alarms (and metric thresholds) now in ALARM."""
+    def evaluate(self, colour: Colour, since: float | None = None) -> AlarmCheck:
+        """The configured alarms (and metric thresholds, judged on what was published since `since`) in ALARM."""
         ...
 
 

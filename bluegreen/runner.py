@@ -155,10 +155,11 @@ def execute(platform: Platform, cmd: Command, seq: int) -> Observation:
             case SetWeights():
                 p.traffic.set_weights(cmd.weights)
                 return WeightsRead(seq, p.traffic.read_weights())
-            case CheckAlarms(colour=c):
-                return AlarmsChecked(seq, list(p.alarms.firing(c)))
-            case CheckDrain(colour=c):
-                return DrainChecked(seq, p.health.drain_state(c))
+            case CheckAlarms(colour=c, since=since):
+                checked = p.alarms.evaluate(c, since)
+                return AlarmsChecked(seq, list(checked.firing), tuple(checked.notes))
+            case CheckDrain(colour=c, deregister=deregister):
+                return DrainChecked(seq, p.health.drain_state(c, deregister=deregister))
             case Destroy(colour=c):
                 p.provisioner.destroy(c)
                 return Destroyed(seq)

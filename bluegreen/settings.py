@@ -108,6 +108,12 @@ class BakeSettings:
 class MetricThresholds:
     max_5xx: int | None = None
     max_response_time_s: float | None = None
+    # How late the load balancer's metrics reach CloudWatch (ALB: per 60 s period, about a minute late).
+    publication_lag_s: float = 60.0
+
+    @property
+    def any(self) -> bool:
+        return self.max_5xx is not None or self.max_response_time_s is not None
 
 
 @dataclass(frozen=True)

@@ -136,6 +136,22 @@ class StoreContract:
         latest = store.latest(ENV)
         assert latest is not None and latest.status is Status.SUCCEEDED and latest.revision == 2
 
+    def test_a_record_whose_events_outgrow_one_item_keeps_them_all(self, store: Store) -> None:
+        # About 1 MB of events: more than DynamoDB's 400 KB item limit, in the order they happened.
+        rec = store.create(new_record("d-1"))
+        for batch in range(2):
+            for i in range(1500):
+                rec = rec.with_event(T0 + i, "health", f"batch {batch} poll {i}: " + "x" * 300)
+            rec = store.save(rec)
+        loaded = store.load("d-1")
+        assert loaded == rec and len(loaded.events) == 3000
+        assert loaded.events[0].message.startswith("batch 0 poll 0:")
+        assert loaded.events[-1].message.startswith("batch 1 poll 1499:")
+        again = store.save(loaded.with_event(T0, "note", "one more"))
+        assert store.load("d-1") == again
+        latest = store.latest(ENV)
+        assert latest is not None and len(latest.events) == 3001
+
     # -- the lock ---------------------------------------------------------------------------------
 
     def test_acquire_a_free_environment(self, store: Store) -> None:

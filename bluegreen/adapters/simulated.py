@@ -25,6 +25,7 @@ from bluegreen.errors import AdapterError
 from bluegreen.model import Colour, Release, Weights
 from bluegreen.ports import (
     Alarm,
+    AlarmCheck,
     BakeResult,
     DrainState,
     Headroom,
@@ -46,10 +47,12 @@ class Faults:
     failed_versions: list[str] = field(default_factory=list)  # report FAILED
     smoke_fail_versions: list[str] = field(default_factory=list)
     firing_alarms: list[str] = field(default_factory=list)  # alarms in ALARM right now
+    alarm_notes: list[str] = field(default_factory=list)  # what the alarms cannot judge (no published data)
     stale_readbacks: int = 0  # the next N read-backs return the weights from before the change
     lost_changes: int = 0  # the next N weight changes are accepted but never applied
     fail_calls: dict[str, int] = field(default_factory=dict)  # method name -> failures to raise
     old_colour_headroom: bool = True
+    forwarding_rule: str = ""  # a listener rule outside bluegreen that still forwards to the old colour
 
 
 @dataclass
@@ -118,8 +121,10 @@ class World:
             return Headroom(False, f"{colour} has 0/1 instances in service")
         return Headroom(True)
 
-    def drain_state(self, colour: Colour) -> DrainState:
+    def drain_state(self, colour: Colour, *, deregister: bool = False) -> DrainState:
         self._maybe_fail("drain_state")
+        if self.faults.forwarding_rule and not deregister:
+            return DrainState(True, f"rule {self.faults.forwarding_rule} forwards to {colour}", blocked=True)
         serving = self.weights.get(colour.value, 0) > 0
         return DrainState(serving, f"{self.weights.get(colour.value, 0)}% of traffic" if serving else "")
 
@@ -156,6 +161,9 @@ class World:
     def firing(self, colour: Colour) -> Sequence[Alarm]:
         self._maybe_fail("firing")
         return [Alarm(name, "Threshold Crossed: 1 datapoint [5.0] > 1.0") for name in self.faults.firing_alarms]
+
+    def evaluate(self, colour: Colour, since: float | None = None) -> AlarmCheck:
+        return AlarmCheck(tuple(self.firing(colour)), tuple(self.faults.alarm_notes))
 
     # -- persistence ---------------------------------------------------------------
     def to_json(self) -> str:
@@ -223,8 +231,8 @@ class FileWorld:
     def headroom(self, colour: Colour) -> Headroom:
         return self._call(lambda w: w.headroom(colour))
 
-    def drain_state(self, colour: Colour) -> DrainState:
-        return self._call(lambda w: w.drain_state(colour))
+    def drain_state(self, colour: Colour, *, deregister: bool = False) -> DrainState:
+        return self._call(lambda w: w.drain_state(colour, deregister=deregister))
 
     def set_weights(self, weights: Weights) -> None:
         self._call(lambda w: w.set_weights(weights))
@@ -235,8 +243,8 @@ class FileWorld:
     def smoke(self, colour: Colour) -> SmokeResult:
         return self._call(lambda w: w.smoke(colour))
 
-    def firing(self, colour: Colour) -> Sequence[Alarm]:
-        return self._call(lambda w: w.firing(colour))
+    def evaluate(self, colour: Colour, since: float | None = None) -> AlarmCheck:
+        return self._call(lambda w: w.evaluate(colour, since))
 
 
 def file_platform(path: Path) -> Platform:

@@ -11,7 +11,7 @@ from bluegreen.adapters.aws.dynamodb_store import DynamoStore, env_key, record_s
 from bluegreen.adapters.aws.session import AwsTarget
 from bluegreen.errors import AdapterError
 from tests.aws.lb_world import client
-from tests.store_contract import ENV, StoreContract, StoreFactory, new_record, written_before_the_rename
+from tests.store_contract import ENV, T0, StoreContract, StoreFactory, new_record, written_before_the_rename
 
 _tables = itertools.count(1)
 
@@ -90,3 +90,27 @@ def test_a_record_written_before_the_rename_still_loads(aws_target: AwsTarget, t
     assert loaded == old.replace(revision=3)
     assert store.save(loaded.replace(note="moved on")).revision == 4
     assert store.history(ENV)[0].note == "moved on"
+
+
+def test_history_follows_last_evaluated_key(aws_target: AwsTarget, table: str) -> None:
+    store = DynamoStore(client(aws_target, "dynamodb"), table, page_size=3)
+    for i in range(10):
+        store.create(new_record(f"d-{i}", created_at=T0 + i))
+    assert [r.id for r in store.history(ENV, limit=8)] == [f"d-{i}" for i in range(9, 1, -1)]
+    assert [r.id for r in store.history(ENV, limit=50)] == [f"d-{i}" for i in range(9, -1, -1)]
+
+
+def test_old_events_move_to_items_of_their_own_below_the_item_limit(aws_target: AwsTarget, table: str) -> None:
+    store = DynamoStore(client(aws_target, "dynamodb"), table)
+    rec = store.create(new_record("d-1"))
+    for i in range(3000):
+        rec = rec.with_event(T0 + i, "health", f"poll {i}: " + "x" * 300)
+    store.save(rec)
+    pages = client(aws_target, "dynamodb").get_paginator("scan").paginate(TableName=table, ConsistentRead=True)
+    items = [item for page in pages for item in page["Items"]]
+    record_item = next(i for i in items if i["sk"]["S"] == record_sort_key(rec))
+    chunks = [i for i in items if i["pk"]["S"] == "events#d-1"]
+    assert chunks and int(record_item["archived"]["N"]) == sum(len(json.loads(c["events"]["S"])) for c in chunks)
+    assert all(len(json.dumps(i)) < 400_000 for i in items)
+    # A second store (another process) reads it whole.
+    assert DynamoStore(client(aws_target, "dynamodb"), table).load("d-1") == rec.replace(revision=2)

@@ -15,6 +15,7 @@ from bluegreen.commands import AwaitPromotion, Command, Destroy, Observation, Se
 from bluegreen.config import Environment
 from bluegreen.machine import decide
 from bluegreen.model import Actor, Colour, Record, Release
+from bluegreen.ports import Platform
 from bluegreen.runner import execute
 
 ACTOR = Actor(user="tester", host="test")
@@ -84,6 +85,7 @@ def drive(
     hook: Hook | None = None,
     trace: Trace | None = None,
     max_commands: int = 5000,
+    platform: Platform | None = None,
 ) -> Record:
     """Run until the deployment stops (or pauses at the gate).
 
@@ -93,7 +95,7 @@ def drive(
     stored: the command is marked in flight).
     """
     obs: Observation | None = None
-    platform = world_platform(world)
+    platform = platform or world_platform(world)
     for i in range(max_commands):
         d = decide(rec, obs, clock.now())
         rec, obs = d.record, None

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from bluegreen.commands import Bake, CheckHealth, Command, Destroy, SetWeights
+from bluegreen.adapters.simulated import World
+from bluegreen.commands import Bake, CheckAlarms, CheckHealth, Command, Destroy, SetWeights
 from bluegreen.errors import UsageError
-from bluegreen.machine import decide, request_abort, request_promote
+from bluegreen.machine import decide, request_abort, request_promote, request_resume
 from bluegreen.model import Colour, Phase, Record, Status, StepKind, Weights, record_from_dict, record_to_dict
 from tests.core.envs import CANARY, LINEAR, environment
 from tests.core.sim import ACTOR, FakeClock, Killed, Trace, destroys, drive, live_world, new_record
@@ -339,3 +341,77 @@ def test_a_killed_force_bake_deploy_bakes_again_when_resumed(tmp_path: Path) -> 
     assert rec.status is Status.SUCCEEDED
     assert [entry for entry in world.log if entry[0] == "bake"] == [["bake", "v2", False], ["bake", "v2", False]]
     assert rec.release.ami != first and world.colours["green"]["image"] == rec.release.ami
+
+
+# -- metrics read after they are published ---------------------------------------------
+
+LAGGED = {"strategy": "canary", "steps": [{"weight": 10, "wait": "60s"}], "check_every": "10s"}
+
+
+def _publish_5xx_late(world: World, clock: FakeClock, delay: float) -> Callable[[int, Record, Command], Record]:
+    """The 10% step's 5xx reach CloudWatch `delay` after the step started: its alarms fire from then on."""
+
+    def hook(i: int, rec: Record, cmd: Command) -> Record:
+        step = rec.step
+        started = rec.step_started_at if step is not None and step.weight == 10 else None
+        if started is not None and clock.now() >= started + delay:
+            world.faults.firing_alarms = ["max_5xx"]
+        return rec
+
+    return hook
+
+
+@pytest.mark.parametrize("lag", [0, 60])
+def test_the_last_minute_of_a_hold_is_judged_after_the_publication_lag(lag: int) -> None:
+    # 5xx during the hold's last minute are published 30 s after the hold ended.
+    env = environment(traffic=LAGGED, metrics={"max_5xx": 5, "publication_lag": f"{lag}s"})
+    world, clock = live_world(), FakeClock()
+    rec = drive(new_record(env, "v2"), world, clock, hook=_publish_5xx_late(world, clock, 60 + 30))
+    if lag == 0:
+        # Without waiting for the lag, the step advances before its last minute is published: never judged.
+        assert rec.status is Status.SUCCEEDED
+        return
+    assert rec.status is Status.ROLLED_BACK, rec.note
+    assert rec.failure is not None and rec.failure.startswith("alarm max_5xx is in ALARM")
+    assert world.weights == {"blue": 100, "green": 0}
+    assert any(e.kind == "hold" and "(60s publication lag)" in e.message for e in rec.events)
+
+
+def test_a_clean_step_advances_only_on_a_check_after_the_lag() -> None:
+    env = environment(traffic=LAGGED, metrics={"max_5xx": 5, "publication_lag": "60s"})
+    trace = Trace()
+    rec = drive(new_record(env, "v2"), live_world(), FakeClock(), trace=trace)
+    assert rec.status is Status.SUCCEEDED
+    shift = next(e for e in rec.events if e.kind == "step_finished" and "shift 10%" in e.message)
+    assert "checked again after the 60s lag" in shift.message
+    full = next(at for at, cmd, _ in trace.commands if isinstance(cmd, SetWeights) and cmd.weights.green == 100)
+    first = next(at for at, cmd, _ in trace.commands if isinstance(cmd, SetWeights))
+    assert full - first >= 60 + 60
+    checks = [cmd for _, cmd, _ in trace.commands if isinstance(cmd, CheckAlarms)]
+    assert checks and all(c.since is not None for c in checks)
+
+
+def test_what_the_metrics_could_not_judge_is_recorded_once() -> None:
+    env = environment(traffic=LAGGED, metrics={"max_5xx": 5, "publication_lag": "60s"})
+    world = live_world()
+    note = "no requests published for target group web-green from 10:00 to 10:01: nothing judged"
+    world.faults.alarm_notes = [note]
+    rec = drive(new_record(env, "v2"), world, FakeClock())
+    assert rec.status is Status.SUCCEEDED
+    assert [e.message for e in rec.events if e.kind == "metrics"] == [note]
+
+
+def test_a_rule_still_forwarding_to_the_old_colour_blocks_retiring_until_resumed() -> None:
+    env = environment()
+    world, clock = live_world(), FakeClock()
+    world.faults.forwarding_rule = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener-rule/app/web/1/2/3"
+    rec = drive(new_record(env, "v2"), world, clock)
+    assert rec.status is Status.BLOCKED and rec.phase is Phase.RETIRE and not rec.retiring
+    assert f"rule {world.faults.forwarding_rule} forwards to blue" in rec.note
+    assert rec.note.endswith("then run: bluegreen resume web")
+    assert "blue" in world.colours  # nothing deregistered or destroyed
+    world.faults.forwarding_rule = ""
+    rec = drive(request_resume(rec, ACTOR, clock.now()), world, clock)
+    assert rec.status is Status.SUCCEEDED and rec.drained
+    drains = [e.message for e in rec.events if e.kind == "drain"]
+    assert drains[-2:] == ["blue serves nothing", "blue drained"]

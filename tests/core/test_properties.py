@@ -57,6 +57,7 @@ def scenarios(draw: st.DrawFn, *, deterministic: bool = False) -> Scenario:
         "gate": draw(st.sampled_from(["before-full", "after-last-step"])),
         "bake_time": draw(st.sampled_from([0, 45])),
         "scale_down_delay": draw(st.sampled_from([0, 30])),
+        "metrics": draw(st.sampled_from([{}, {"max_5xx": 5, "publication_lag": 60}])),
         "health_check": {
             "interval": 10,
             "timeout": 2,
@@ -149,8 +150,14 @@ def check_invariants(r: Record, cmd: Command, world: World, clock: FakeClock, tr
             "retiring before 100% read back"
         )
         assert trace.full_at is not None
-        bake = sum(s.wait_s for s in r.steps if s.kind.value == "observe")
-        assert clock.now() >= trace.full_at + bake, "retiring before the bake time passed"
+        bake = sum(s.wait_s + s.settle_s for s in r.steps if s.kind.value == "observe")
+        assert clock.now() >= trace.full_at + bake, "retiring before the bake time (and the metric lag) passed"
+    if isinstance(cmd, SetWeights) and not r.in_rollback and r.step is not None and r.step_index > 0:
+        before = r.steps[r.step_index - 1]
+        if before.kind.value == "shift" and before.settle_s > 0:
+            # The step before held its traffic until its last minutes were published and judged.
+            last = [e.message for e in r.events if e.kind == "step_finished"][-1]
+            assert "checked again after" in last, "a held step advanced without a check after the metric lag"
 
 
 def end_state(rec: Record, world: World) -> tuple[Any, ...]:

@@ -233,8 +233,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _handle(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        fields = form_fields(body) if body else {}
-        action = fields.get("Action", "")
+        # JSON-protocol services (DynamoDB) name the action in a header: `DynamoDB_20120810.UpdateItem`.
+        target = self.headers.get("X-Amz-Target", "")
+        fields = form_fields(body) if body and not target else {}
+        action = fields.get("Action", "") or target.rpartition(".")[2]
         schedule = self.server.schedule
         fault = schedule.choose(action, fields) if action else None
         # Logged before the client can see an answer, so a test reading the log after a call finds it.

@@ -45,7 +45,8 @@ def environment_settings(**overrides: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
         "platform": "aws",
         "load_balancer": {"type": "alb", "listener_port": 80, "test_listener_port": 8080, "test_cidrs": ["127.0.0.1/32"]},
-        "health_check": {"interval": "1s", "timeout": "500ms", "healthy_threshold": 2, "deadline": "30s",
+        # AWS's smallest interval and timeout (validate enforces them); `poll` is what sets the pace here.
+        "health_check": {"interval": "5s", "timeout": "2s", "healthy_threshold": 2, "deadline": "30s",
                          "poll": "100ms"},
         "capacity": {"min": 1, "desired": DESIRED, "max": DESIRED * 2},
         "traffic": {

@@ -150,7 +150,7 @@ class PortDriver:
         old = outcome.colour.other
         for weight in steps:
             self.shift({outcome.colour: weight, old: 100 - weight})
-            assert list(self.platform.alarms.firing(outcome.colour)) == []
+            assert self.platform.alarms.evaluate(outcome.colour).firing == ()
             time.sleep(hold_s)
         self.retire(old)
 

@@ -234,6 +234,9 @@ def test_slot_inputs_attach_the_colour_to_its_own_target_group() -> None:
     assert (inputs["ami"], inputs["version_label"], inputs["instance_type"]) == ("ami-0abc", "v42", "m7g.large")
     assert (inputs["environment"], inputs["colour"], inputs["security_group_id"]) == ("web-prod", "green", "sg-1")
     assert inputs["health_check_grace_period"] == 600
+    assert inputs["drain_seconds"] == 300  # not known from the environment: AWS's default
+    drains = AwsEnvironment.from_outputs("web-prod", {"load_balancer_type": "alb", "drain_seconds": 45})
+    assert drains.drain_s == 45
 
 
 def test_a_classic_elb_slot_starts_detached_for_the_traffic_adapter_to_attach() -> None:

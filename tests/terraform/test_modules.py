@@ -9,6 +9,7 @@ moved by bluegreen, a later apply of the environment, green retired.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -162,6 +163,18 @@ def test_blue_launch_template_runs_the_release_in_the_environments_security_grou
     assert data["ImageId"] == V1.ami
     assert data["InstanceType"] == ENV.capacity.instance_type
     assert data["SecurityGroupIds"] == [world.env.security_group_id]
+    # The instances' volumes carry the slot's tags too.
+    tagged = {t["ResourceType"]: {x["Key"]: x["Value"] for x in t["Tags"]} for t in data["TagSpecifications"]}
+    assert tagged["volume"]["colour"] == "blue" and tagged["volume"]["version"] == "v1"
+    assert tagged["volume"] == tagged["instance"]
+
+
+def test_the_group_is_given_time_to_drain_when_deleted(world: World, blue: dict[str, Any]) -> None:
+    # The environment's deregistration delay (the module's default, 30 s) plus 10 minutes for termination.
+    assert world.env.drain_s == 30
+    state = json.loads(world.state_file(Colour.BLUE).read_text())
+    group = next(r for r in state["resources"] if r["type"] == "aws_autoscaling_group")
+    assert group["instances"][0]["attributes"]["timeouts"]["delete"] == "630s"
 
 
 def test_applying_green_does_not_touch_blues_state(world: World, blue: dict[str, Any]) -> None:

@@ -10,8 +10,12 @@ Two sources:
   switch the whole load balancer serves the new colour, so its LB-wide metrics
   (HTTPCode_Backend_5XX, Latency) are used instead.
 
-CloudWatch publishes ALB metrics only for minutes that had requests, so "no
-datapoints" means "no traffic", never a breach.
+The thresholds are judged on what CloudWatch has published: whole 60 s periods
+from the step's start to `publication_lag` before now (ALB metrics reach
+CloudWatch about a minute after their period ends; the engine waits out that
+lag after a hold and checks once more). A load balancer publishes a period only
+if it had requests, so a window without RequestCount datapoints judged nothing:
+that is said in the record (a note), never passed in silence.
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ from typing import Any
 
 from bluegreen.adapters.aws.cloudwatch import (
     classic_elb_metric,
-    fetch_datapoints,
+    fetch_between,
+    published_window,
     target_group_metric,
     target_group_name,
     total,
@@ -33,7 +38,7 @@ from bluegreen.adapters.aws.session import AwsTarget, api_errors, client
 from bluegreen.config import MetricThresholds
 from bluegreen.errors import AdapterError
 from bluegreen.model import Colour
-from bluegreen.ports import Alarm
+from bluegreen.ports import Alarm, AlarmCheck
 
 ALARM_STATE = "ALARM"
 DESCRIBE_ALARMS_MAX_NAMES = 100  # the API's limit per call
@@ -65,7 +70,7 @@ def threshold_breaches(
     thresholds: MetricThresholds,
     *,
     where: str,
-    window_s: float,
+    window: str,
 ) -> list[Alarm]:
     """The configured thresholds the measured values exceed (None: no data, no breach)."""
     breaches = []
@@ -73,7 +78,7 @@ def threshold_breaches(
         breaches.append(
             Alarm(
                 name="max_5xx",
-                reason=f"{errors_5xx:g} 5xx responses in the last {window_s:g}s on {where} "
+                reason=f"{errors_5xx:g} 5xx responses from {window} on {where} "
                 f"(more than the {thresholds.max_5xx} allowed)",
             )
         )
@@ -82,7 +87,7 @@ def threshold_breaches(
         breaches.append(
             Alarm(
                 name="max_response_time",
-                reason=f"average response time {response_time_s:.3f}s in the last {window_s:g}s on {where} "
+                reason=f"average response time {response_time_s:.3f}s from {window} on {where} "
                 f"(more than the {limit:g}s allowed)",
             )
         )
@@ -124,8 +129,12 @@ class CloudWatchAlarms:
     ) -> CloudWatchAlarms:
         return cls(env, client(target, "cloudwatch"), alarm_names=alarm_names, thresholds=thresholds, window_s=window_s)
 
-    def firing(self, colour: Colour) -> list[Alarm]:
-        return self._named_alarms() + self._metric_breaches(colour)
+    def evaluate(self, colour: Colour, since: float | None = None) -> AlarmCheck:
+        firing, notes = self._metric_breaches(colour, since)
+        return AlarmCheck(tuple(self._named_alarms() + firing), tuple(notes))
+
+    def firing(self, colour: Colour, since: float | None = None) -> list[Alarm]:
+        return list(self.evaluate(colour, since).firing)
 
     def _named_alarms(self) -> list[Alarm]:
         if not self._names:
@@ -145,26 +154,34 @@ class CloudWatchAlarms:
             )
         return firing
 
-    def _metric_breaches(self, colour: Colour) -> list[Alarm]:
+    def _metric_breaches(self, colour: Colour, since: float | None) -> tuple[list[Alarm], list[str]]:
         t = self._thresholds
-        if t.max_5xx is None and t.max_response_time_s is None:
-            return []
+        if not t.any:
+            return [], []
         if self._env.load_balancer_type == "elb":
+            requests = classic_elb_metric(self._env, "RequestCount")
             errors = classic_elb_metric(self._env, "HTTPCode_Backend_5XX")
             latency = classic_elb_metric(self._env, "Latency")
             where = f"classic load balancer {self._env.load_balancer_name}"
         else:
+            requests = target_group_metric(self._env, colour, "RequestCount")
             errors = target_group_metric(self._env, colour, "HTTPCode_Target_5XX_Count")
             latency = target_group_metric(self._env, colour, "TargetResponseTime")
             where = f"target group {target_group_name(self._env.target_group(colour))}"
-        now = self._now()
+        now, lag = self._now(), t.publication_lag_s
+        window = published_window(now - lag - self._window_s if since is None else since, now, lag)
+        if window.empty:
+            return [], [f"metrics of {where}: no whole minute since the step started is published yet ({lag:g}s lag)"]
+        if total(fetch_between(self._cloudwatch, requests, ["Sum"], window)) is None:
+            # A period with requests is always published; none at all means nothing reached the colour.
+            return [], [f"metrics of {where}: no requests published from {window.describe()}: nothing judged"]
+        # HTTPCode_* counts are published only for periods that had such responses: none is zero.
         errors_5xx = None
         if t.max_5xx is not None:
-            errors_5xx = total(fetch_datapoints(self._cloudwatch, errors, ["Sum"], now=now, window_s=self._window_s))
+            errors_5xx = total(fetch_between(self._cloudwatch, errors, ["Sum"], window)) or 0.0
         response_time = None
         if t.max_response_time_s is not None:
-            points = fetch_datapoints(
-                self._cloudwatch, latency, ["Average", "SampleCount"], now=now, window_s=self._window_s
+            response_time = weighted_average(
+                fetch_between(self._cloudwatch, latency, ["Average", "SampleCount"], window)
             )
-            response_time = weighted_average(points)
-        return threshold_breaches(errors_5xx, response_time, t, where=where, window_s=self._window_s)
+        return threshold_breaches(errors_5xx, response_time, t, where=where, window=window.describe()), []

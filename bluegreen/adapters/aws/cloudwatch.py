@@ -73,13 +73,56 @@ def fetch_datapoints(
     cloudwatch: Any, query: MetricQuery, statistics: Sequence[str], *, now: float, window_s: float
 ) -> list[dict[str, Any]]:
     period = metric_window(window_s)
+    return fetch_between(cloudwatch, query, statistics, PublishedWindow(now - period, now), period=period)
+
+
+PERIOD_S = 60  # ALB and classic ELB metrics: one datapoint per 60 s period, for periods that had requests
+
+
+@dataclass(frozen=True)
+class PublishedWindow:
+    """The whole periods from `start` to `end` (epoch seconds): what can already be read."""
+
+    start: float
+    end: float
+
+    @property
+    def empty(self) -> bool:
+        return self.end <= self.start
+
+    def describe(self) -> str:
+        def hms(t: float) -> str:
+            return datetime.fromtimestamp(t, UTC).strftime("%H:%M:%S")
+
+        return f"{hms(self.start)} to {hms(self.end)} UTC"
+
+
+def published_window(since: float, now: float, lag_s: float, period_s: int = PERIOD_S) -> PublishedWindow:
+    """From the period holding `since` to the last whole period published `lag_s` before `now`.
+
+    CloudWatch aligns statistics to period boundaries, and a load balancer's
+    period reaches CloudWatch about a minute after it ends (the lag): a later
+    period may still be missing or partial, so it is left out rather than read
+    as "no requests".
+    """
+    start = since // period_s * period_s
+    end = (now - lag_s) // period_s * period_s
+    return PublishedWindow(float(start), float(max(start, end)))
+
+
+def fetch_between(
+    cloudwatch: Any, query: MetricQuery, statistics: Sequence[str], window: PublishedWindow, *, period: int = PERIOD_S
+) -> list[dict[str, Any]]:
+    """The datapoints of `query` in `window` (none when it is empty)."""
+    if window.empty:
+        return []
     with api_errors(f"could not read CloudWatch metric {query.name}", where=query.describe()):
         response = cloudwatch.get_metric_statistics(
             Namespace=query.namespace,
             MetricName=query.name,
             Dimensions=[{"Name": k, "Value": v} for k, v in query.dimensions],
-            StartTime=datetime.fromtimestamp(now - period, UTC),
-            EndTime=datetime.fromtimestamp(now, UTC),
+            StartTime=datetime.fromtimestamp(window.start, UTC),
+            EndTime=datetime.fromtimestamp(window.end, UTC),
             Period=period,
             Statistics=list(statistics),
         )

@@ -17,69 +17,68 @@ Layout (partition key `pk`, sort key `sk`, both strings):
 - `env#NAME` / `lock`: the environment lock: the deployment that holds the
   environment until it finishes, and the process (`owner`) executing it with
   a lease that it renews.
+- `events#ID` / `<first event index>#<write token>`: a record's oldest events,
+  moved out of its item before it would outgrow DynamoDB's 400 KB item limit
+  (the record item lists them in `chunks`; `archived` counts them). Never
+  changed once written; the record item says which ones count.
+
+Writes that succeed twice: botocore resends a call that timed out or got a
+5xx, and the first attempt may have committed. Each write carries a token of
+its own (`write_token`); when a conditional write then fails, the item is
+read back and a match on our token and revision is our own write, accepted.
+`create` also passes the token as TransactWriteItems' ClientRequestToken,
+with which DynamoDB answers a repeated transaction (for 10 minutes) with
+success instead of applying it again
+(https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html).
 """
 
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from typing import Any
 
 from botocore.exceptions import ClientError
 
+from bluegreen.adapters.aws.dynamodb_items import (
+    body_bytes,
+    chunks_of,
+    env_key,
+    events_key,
+    is_ours,
+    lock_from_item,
+    n,
+    pointer_key,
+    record_from_item,
+    record_sort_key,
+    s,
+)
 from bluegreen.adapters.aws.session import AwsTarget, api_errors, client, error_code
 from bluegreen.errors import AdapterError, ConflictError, LockedError, NotFoundError
-from bluegreen.model import Record, record_from_dict, record_to_dict
+from bluegreen.model import Record, record_to_dict
 from bluegreen.ports import LockInfo
 
 LOCK_SK = "lock"
 POINTER_SK = "deployment"
 CONDITION_FAILED = "ConditionalCheckFailedException"
 ACQUIRE_ATTEMPTS = 3  # the holder may release between our failed write and our read
-
-
-def env_key(environment: str) -> str:
-    return f"env#{environment}"
-
-
-def record_sort_key(record: Record) -> str:
-    # Zero-padded so that string order is time order (epoch seconds have 10 digits until 2286).
-    return f"deployment#{record.created_at:020.6f}#{record.id}"
-
-
-def pointer_key(deployment_id: str) -> str:
-    return f"deployment#{deployment_id}"
-
-
-def s(value: str) -> dict[str, str]:
-    return {"S": value}
-
-
-def n(value: float) -> dict[str, str]:
-    return {"N": repr(float(value)) if not isinstance(value, int) else str(value)}
-
-
-def lock_from_item(item: Mapping[str, Any]) -> LockInfo:
-    return LockInfo(
-        environment=item["environment"]["S"],
-        deployment_id=item["deployment_id"]["S"],
-        owner=item.get("owner", {}).get("S", ""),
-        acquired_at=float(item["acquired_at"]["N"]),
-        lease_until=float(item["lease_until"]["N"]),
-    )
-
-
-def record_from_item(item: Mapping[str, Any]) -> Record:
-    return record_from_dict(json.loads(item["record"]["S"]))
+# DynamoDB's item limit is 400 KB, names and values together: the record's JSON stays well below it.
+MAX_RECORD_BYTES = 300_000
+KEEP_EVENTS = 20  # the newest events always stay in the record item
+HISTORY_PAGE = 100
 
 
 class DynamoStore:
     """The `Store` port on one DynamoDB table."""
 
-    def __init__(self, dynamodb: Any, table: str) -> None:
+    def __init__(self, dynamodb: Any, table: str, *, page_size: int = HISTORY_PAGE) -> None:
         self._db = dynamodb
         self._table = table
+        self._page_size = page_size
+        # deployment id -> (archived events, chunk keys) as last written or read by this store
+        self._archives: dict[str, tuple[int, list[str]]] = {}
 
     @classmethod
     def from_target(cls, target: AwsTarget, table: str) -> DynamoStore:
@@ -125,6 +124,8 @@ class DynamoStore:
     # -- records ---------------------------------------------------------------------------
     def create(self, record: Record) -> Record:
         stored = record.replace(revision=1)
+        token = uuid.uuid4().hex
+        body, archived, chunks = self._split(stored, 0, [], token)
         item = {
             "pk": s(env_key(record.environment)),
             "sk": s(record_sort_key(record)),
@@ -132,7 +133,10 @@ class DynamoStore:
             "version": n(1),
             "created_at": n(record.created_at),
             "status": s(record.status.value),
-            "record": s(json.dumps(record_to_dict(stored), sort_keys=True)),
+            "record": s(body),
+            "write_token": s(token),
+            "archived": n(archived),
+            "chunks": {"L": [s(c) for c in chunks]},
         }
         pointer = {
             "pk": s(pointer_key(record.id)),
@@ -147,16 +151,21 @@ class DynamoStore:
                     TransactItems=[
                         {"Put": {"TableName": self._table, "Item": pointer, **absent}},
                         {"Put": {"TableName": self._table, "Item": item, **absent}},
-                    ]
+                    ],
+                    ClientRequestToken=token,
                 )
             except ClientError as e:
                 if error_code(e) != "TransactionCanceledException" or not _condition_failed(e):
                     raise
+                if is_ours(self._get(env_key(record.environment), record_sort_key(record)), token, 1):
+                    self._archives[record.id] = (archived, chunks)
+                    return stored  # a resent call whose first attempt committed
                 raise ConflictError(
                     f"deployment {record.id} already exists",
                     where=f"DynamoDB table {self._table}",
                     hint="use a new deployment id",
                 ) from None
+        self._archives[record.id] = (archived, chunks)
         return stored
 
     def load(self, deployment_id: str) -> Record:
@@ -171,24 +180,40 @@ class DynamoStore:
                 where=f"DynamoDB table {self._table}",
                 hint="list the deployments with `bluegreen history ENV`",
             )
-        return record_from_item(item)
+        return self._record(item)
 
     def save(self, record: Record) -> Record:
         stored = record.replace(revision=record.revision + 1)
         key = {"pk": s(env_key(record.environment)), "sk": s(record_sort_key(record))}
+        token = uuid.uuid4().hex
         with self._errors(f"could not save deployment {record.id}"):
+            archived, chunks = self._archive_of(record.id, key)
+            body, archived, chunks = self._split(stored, archived, chunks, token)
             try:
                 self._db.update_item(
                     TableName=self._table,
                     Key=key,
-                    UpdateExpression="SET #record = :record, #version = :new, #status = :status",
+                    UpdateExpression=(
+                        "SET #record = :record, #version = :new, #status = :status, #token = :token, "
+                        "#archived = :archived, #chunks = :chunks"
+                    ),
                     ConditionExpression="#version = :expected",
-                    ExpressionAttributeNames={"#record": "record", "#version": "version", "#status": "status"},
+                    ExpressionAttributeNames={
+                        "#record": "record",
+                        "#version": "version",
+                        "#status": "status",
+                        "#token": "write_token",
+                        "#archived": "archived",
+                        "#chunks": "chunks",
+                    },
                     ExpressionAttributeValues={
-                        ":record": s(json.dumps(record_to_dict(stored), sort_keys=True)),
+                        ":record": s(body),
                         ":new": n(stored.revision),
                         ":expected": n(record.revision),
                         ":status": s(record.status.value),
+                        ":token": s(token),
+                        ":archived": n(archived),
+                        ":chunks": {"L": [s(c) for c in chunks]},
                     },
                 )
             except ClientError as e:
@@ -199,12 +224,15 @@ class DynamoStore:
                     raise NotFoundError(
                         f"no deployment {record.id} to save", where=f"DynamoDB table {self._table}"
                     ) from None
-                raise ConflictError(
-                    f"deployment {record.id} was changed by another writer "
-                    f"(stored revision {current['version']['N']}, this write was based on revision {record.revision})",
-                    where=f"DynamoDB table {self._table}",
-                    hint=f"reload it (`bluegreen status {record.environment}`) and run the command again",
-                ) from None
+                if not is_ours(current, token, stored.revision):
+                    raise ConflictError(
+                        f"deployment {record.id} was changed by another writer (stored revision "
+                        f"{current['version']['N']}, this write was based on revision {record.revision})",
+                        where=f"DynamoDB table {self._table}",
+                        hint=f"reload it (`bluegreen status {record.environment}`) and run the command again",
+                    ) from None
+                # A resent call whose first attempt committed: the stored item is our own write.
+        self._archives[record.id] = (archived, chunks)
         return stored
 
     def latest(self, environment: str) -> Record | None:
@@ -215,16 +243,25 @@ class DynamoStore:
         """The environment's deployments, newest first."""
         if limit <= 0:
             return []
+        items: list[dict[str, Any]] = []
+        start: dict[str, Any] | None = None
         with self._errors(f"could not list the deployments of {environment}"):
-            response = self._db.query(
-                TableName=self._table,
-                KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
-                ExpressionAttributeValues={":pk": s(env_key(environment)), ":prefix": s("deployment#")},
-                ScanIndexForward=False,
-                ConsistentRead=True,
-                Limit=limit,
-            )
-        return [record_from_item(item) for item in response.get("Items", [])]
+            # A query page ends at `Limit` items or 1 MB, whichever comes first: follow LastEvaluatedKey.
+            while len(items) < limit:
+                page = self._db.query(
+                    TableName=self._table,
+                    KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+                    ExpressionAttributeValues={":pk": s(env_key(environment)), ":prefix": s("deployment#")},
+                    ScanIndexForward=False,
+                    ConsistentRead=True,
+                    Limit=min(limit - len(items), self._page_size),
+                    **({"ExclusiveStartKey": start} if start else {}),
+                )
+                items.extend(page.get("Items", []))
+                start = page.get("LastEvaluatedKey")
+                if not start:
+                    break
+            return [self._record(item) for item in items[:limit]]
 
     # -- the lock ----------------------------------------------------------------------------
     def acquire(self, environment: str, deployment_id: str, owner: str, now: float, lease_s: float) -> LockInfo:
@@ -340,6 +377,51 @@ class DynamoStore:
         return lock_from_item(response["Attributes"])
 
     # -- helpers -------------------------------------------------------------------------------
+    def _archive_of(self, deployment_id: str, key: Mapping[str, Any]) -> tuple[int, list[str]]:
+        known = self._archives.get(deployment_id)
+        if known is not None:
+            return known[0], list(known[1])
+        item = self._get(key["pk"]["S"], key["sk"]["S"])
+        return chunks_of(item) if item else (0, [])
+
+    def _split(self, stored: Record, archived: int, chunks: list[str], token: str) -> tuple[str, int, list[str]]:
+        """The record item's JSON, moving its oldest events into chunk items until it fits the item limit."""
+        chunks = list(chunks)
+        while True:
+            body = body_bytes(stored.replace(events=stored.events[archived:]))
+            kept = len(stored.events) - archived
+            if len(body.encode()) <= MAX_RECORD_BYTES or kept <= KEEP_EVENTS:
+                return body, archived, chunks
+            take = kept - KEEP_EVENTS
+            moved = record_to_dict(stored.replace(events=stored.events[archived : archived + take]))["events"]
+            while take > 1 and len(json.dumps(moved).encode()) > MAX_RECORD_BYTES:
+                take //= 2
+                moved = moved[:take]
+            sort_key = f"{archived:010d}#{token}"
+            self._db.put_item(
+                TableName=self._table,
+                Item={"pk": s(events_key(stored.id)), "sk": s(sort_key), "events": s(json.dumps(moved))},
+            )
+            chunks.append(sort_key)
+            archived += take
+
+    def _record(self, item: Mapping[str, Any]) -> Record:
+        """The record of an item, its archived events read back from their chunk items."""
+        archived, chunks = chunks_of(item)
+        events: list[Mapping[str, Any]] = []
+        deployment_id = item["id"]["S"]
+        for chunk in chunks:
+            stored = self._get(events_key(deployment_id), chunk)
+            if stored is None:
+                raise NotFoundError(
+                    f"deployment {deployment_id} lists events chunk {chunk}, which the table does not have",
+                    where=f"DynamoDB table {self._table}",
+                    hint="the record's oldest events are lost; `bluegreen history` still shows the rest",
+                )
+            events.extend(json.loads(stored["events"]["S"]))
+        self._archives[deployment_id] = (archived, chunks)
+        return record_from_item(item, events)
+
     def _lock_key(self, environment: str) -> dict[str, Any]:
         return {"pk": s(env_key(environment)), "sk": s(LOCK_SK)}
 

@@ -28,6 +28,7 @@ class AwsEnvironment:
     listener_port: int = 80
     test_listener_port: int = 8080
     listener_protocol: str = "HTTP"  # "HTTPS" when the environment has a certificate (both listeners)
+    drain_s: int = 300  # the deregistration delay / connection draining timeout (AWS's default when unknown)
 
     def target_group(self, colour: Colour) -> str:
         if not self.target_group_arns or colour.value not in self.target_group_arns:
@@ -54,4 +55,5 @@ class AwsEnvironment:
             listener_port=int(outputs.get("listener_port") or 80),
             test_listener_port=int(outputs.get("test_listener_port") or 8080),
             listener_protocol=str(outputs.get("listener_protocol") or "HTTP"),
+            drain_s=int(outputs.get("drain_seconds") or 300),
         )

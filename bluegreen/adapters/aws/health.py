@@ -13,11 +13,13 @@ from collections.abc import Callable
 from typing import Any
 
 from bluegreen.adapters.aws.asg import describe_group, elb_attachment, parse_asg
-from bluegreen.adapters.aws.cloudwatch import fetch_datapoints, target_group_metric, total
+from bluegreen.adapters.aws.cloudwatch import fetch_between, published_window, target_group_metric, total
 from bluegreen.adapters.aws.environment import AwsEnvironment
+from bluegreen.adapters.aws.forwards import read_forwards, still_forwarding
 from bluegreen.adapters.aws.health_rules import (
     classify_alb,
     classify_elb,
+    drained_state,
     draining_targets,
     parse_instance_health,
     parse_target_health,
@@ -42,6 +44,7 @@ class AwsHealth:
         elb: Any = None,
         cloudwatch: Any = None,
         request_window_s: float = 180.0,
+        publication_lag_s: float = 60.0,
         now: Callable[[], float] = time.time,
     ) -> None:
         self._env = env
@@ -51,10 +54,13 @@ class AwsHealth:
         self._elb = elb
         self._cloudwatch = cloudwatch
         self._request_window_s = request_window_s
+        self._lag_s = publication_lag_s
         self._now = now
 
     @classmethod
-    def from_target(cls, env: AwsEnvironment, target: AwsTarget, *, traffic: Traffic) -> AwsHealth:
+    def from_target(
+        cls, env: AwsEnvironment, target: AwsTarget, *, traffic: Traffic, publication_lag_s: float = 60.0
+    ) -> AwsHealth:
         classic = env.load_balancer_type == "elb"
         return cls(
             env,
@@ -63,6 +69,7 @@ class AwsHealth:
             elbv2=None if classic else client(target, "elbv2"),
             elb=client(target, "elb") if classic else None,
             cloudwatch=None if classic else client(target, "cloudwatch"),
+            publication_lag_s=publication_lag_s,
         )
 
     @property
@@ -113,24 +120,71 @@ class AwsHealth:
             return Headroom(ok=True, reason=f"{colour} could take all traffic now: {snapshot.describe()}")
         return Headroom(ok=False, reason=f"{colour} could not take all traffic back now: {snapshot.describe()}")
 
-    def drain_state(self, colour: Colour) -> DrainState:
+    def drain_state(self, colour: Colour, *, deregister: bool = False) -> DrainState:
+        """Configuration first (every listener and rule), then deregistration and draining, then the metrics.
+
+        Weight 0 never drains a target: only deregistration does, and its
+        in-flight requests get the target group's deregistration delay.
+        """
         weight = self._traffic.read_weights().of(colour)
         if weight > 0:
             return DrainState(serving=True, reason=f"the load balancer still sends {weight}% of traffic to {colour}")
         if self._classic:
             return self._classic_drain_state(colour)
-        draining = draining_targets(parse_target_health(self.describe_target_health(colour)))
+        group = self._env.target_group(colour)
+        owned = (self._env.listener_arn, self._env.test_listener_arn)
+        forwarding = still_forwarding(read_forwards(self._elbv2, self._env.listener_arn), group, owned_listeners=owned)
+        if forwarding:
+            return DrainState(
+                serving=True,
+                blocked=True,
+                reason="; ".join(f.describe() for f in forwarding)
+                + f" (change or delete it so nothing forwards to {colour}: aws elbv2 modify-rule / delete-rule)",
+            )
+        if deregister:
+            return self._deregister(colour)
+        response = self.describe_target_health(colour)
+        draining = draining_targets(parse_target_health(response))
         if draining:
             return DrainState(serving=True, reason=f"targets of {colour} still draining: {', '.join(draining)}")
+        return self._requests_seen(colour)
+
+    def _requests_seen(self, colour: Colour) -> DrainState:
+        """Requests CloudWatch has published for the colour, in a window ending before the publication lag."""
         query = target_group_metric(self._env, colour, "RequestCount")
-        window = self._request_window_s
-        requests = total(fetch_datapoints(self._cloudwatch, query, ["Sum"], now=self._now(), window_s=window)) or 0.0
+        now = self._now()
+        window = published_window(now - self._lag_s - self._request_window_s, now, self._lag_s)
+        requests = total(fetch_between(self._cloudwatch, query, ["Sum"], window)) or 0.0
         if requests > 0:
-            return DrainState(serving=True, reason=f"{requests:g} requests reached {colour} in the last {window:g}s")
+            return DrainState(serving=True, reason=f"{requests:g} requests reached {colour} from {window.describe()}")
         return DrainState(
             serving=False,
-            reason=f"weight 0, no draining targets and no requests in the last {window:g}s on {colour}",
+            reason=f"nothing forwards to {colour}, no draining targets, no requests published from {window.describe()}",
         )
+
+    def _deregister(self, colour: Colour) -> DrainState:
+        """Take the colour's targets out of its target group (idempotent), then report whether they drain."""
+        group, name = self._env.target_group(colour), self._env.asg_name(colour)
+        asg = parse_asg(self.describe_asg(colour), name)
+        if asg is not None and group in asg.target_groups:
+            with api_errors(f"could not detach {name} from its target group", where=group):
+                # Detaching deregisters the group's instances and keeps the ASG from registering new ones.
+                self._autoscaling.detach_load_balancer_target_groups(AutoScalingGroupName=name, TargetGroupARNs=[group])
+        response = self.describe_target_health(colour)
+        registered = [
+            {"Id": d["Target"]["Id"], **({"Port": d["Target"]["Port"]} if "Port" in d["Target"] else {})}
+            for d in response.get("TargetHealthDescriptions", [])
+            if d.get("TargetHealth", {}).get("State") not in ("draining", "unhealthy.draining")
+        ]
+        if registered:
+            with api_errors(f"could not deregister the targets of {colour}", where=group):
+                self._elbv2.deregister_targets(TargetGroupArn=group, Targets=registered)
+            response = self.describe_target_health(colour)
+        if not draining_targets(parse_target_health(response)):
+            return drained_state(response, colour, [])
+        with api_errors("could not read the target group's attributes", where=group):
+            attributes = self._elbv2.describe_target_group_attributes(TargetGroupArn=group).get("Attributes", [])
+        return drained_state(response, colour, attributes)
 
     def _classic_drain_state(self, colour: Colour) -> DrainState:
         name = self._env.asg_name(colour)

@@ -48,7 +48,8 @@ from typing import Any
 
 from bluegreen.adapters.aws.asg import HEALTHY_STATUS, IN_SERVICE, AsgView, parse_asg
 from bluegreen.adapters.aws.cloudwatch import target_group_name
-from bluegreen.ports import HealthSnapshot, HealthState, TargetHealth
+from bluegreen.model import Colour
+from bluegreen.ports import DrainState, HealthSnapshot, HealthState, TargetHealth
 
 NOT_REGISTERED = "not registered"  # our word: the instance is not in the load balancer's list at all
 
@@ -242,3 +243,28 @@ def classify_elb(
 
 def draining_targets(targets: Iterable[TargetHealth]) -> list[str]:
     return [t.id for t in targets if t.state in ("draining", "unhealthy.draining")]
+
+
+def deregistration_delay(attributes: Iterable[Mapping[str, Any]]) -> str:
+    """The target group's `deregistration_delay.timeout_seconds` (AWS's default: 300) from its attributes."""
+    found = {str(a.get("Key")): str(a.get("Value")) for a in attributes}
+    return found.get("deregistration_delay.timeout_seconds", "300")
+
+
+def drained_state(
+    target_health: Mapping[str, Any], colour: Colour, attributes: Iterable[Mapping[str, Any]]
+) -> DrainState:
+    """After deregistration: still serving while any target is `draining` (AWS keeps it so for the
+    target group's deregistration delay, or until its in-flight requests end), or still registered."""
+    targets = parse_target_health(target_health)
+    draining = draining_targets(targets)
+    if draining:
+        return DrainState(
+            serving=True,
+            reason=f"targets of {colour} draining in-flight requests: {', '.join(draining)} "
+            f"(deregistration delay {deregistration_delay(attributes)}s)",
+        )
+    left = [t.id for t in targets]
+    if left:
+        return DrainState(serving=True, reason=f"targets of {colour} still registered: {', '.join(left)}")
+    return DrainState(serving=False, reason=f"no target of {colour} is registered or draining")

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from bluegreen.adapters.aws.alarms import CloudWatchAlarms
 from bluegreen.adapters.aws.environment import AwsEnvironment
 from bluegreen.adapters.aws.health import AwsHealth
+from bluegreen.adapters.aws.instance_smoke import InstanceSmoke
 from bluegreen.adapters.aws.provisioner import AwsProvisioner
 from bluegreen.adapters.aws.session import AwsTarget
 from bluegreen.adapters.aws.stacks import environment_outputs
@@ -20,7 +21,7 @@ from bluegreen.adapters.terraform import TerraformRunner
 from bluegreen.config import Environment
 from bluegreen.errors import UsageError
 from bluegreen.model import Colour, Release
-from bluegreen.ports import Baker, Platform, Provisioner, ProvisionResult, Traffic
+from bluegreen.ports import Baker, Platform, Provisioner, ProvisionResult, Traffic, Verifier
 
 
 @dataclass
@@ -61,9 +62,9 @@ def assemble(
     traffic: Traffic
     provisioner: Provisioner
     if outputs.load_balancer_type == "elb":
-        # A classic ELB has no test listener: smoke checks go to its own address.
+        # A classic ELB has no test listener: smoke checks go to the new colour's instances themselves.
         traffic, provisioner = ClassicElbTraffic.from_target(outputs, target), slots
-        verifier = HttpSmoke(lambda colour: f"http://{outputs.dns_name}:{outputs.listener_port}", env.smoke)
+        verifier: Verifier = InstanceSmoke.from_target(outputs, target, env.smoke)
     else:
         alb = AlbTraffic.from_target(outputs, target)
         traffic, provisioner = alb, ProvisionThenPreview(slots, alb)
@@ -72,7 +73,7 @@ def assemble(
         name="aws",
         baker=baker,
         provisioner=provisioner,
-        health=AwsHealth.from_target(outputs, target, traffic=traffic),
+        health=AwsHealth.from_target(outputs, target, traffic=traffic, publication_lag_s=env.metrics.publication_lag_s),
         traffic=traffic,
         verifier=verifier,
         alarms=CloudWatchAlarms.from_target(
@@ -80,6 +81,5 @@ def assemble(
             target,
             alarm_names=env.alarms,
             thresholds=env.metrics,
-            window_s=max(60.0, env.traffic.check_every_s),
         ),
     )

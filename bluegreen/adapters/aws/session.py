@@ -7,10 +7,21 @@ botocore reads it (AWS_ENDPOINT_URL and the usual AWS_* variables). The tools
 bluegreen runs (terraform, packer) get the same target as variables of their
 own process (`AwsTarget.process_env`). Retries are botocore's
 `adaptive` mode so throttling slows us down instead of failing a step.
+
+One boto3 session per process and identity, and one client per service on
+it: the credential chain (environment, profile, instance role, SSO) is
+resolved once instead of per call, and botocore's adaptive retry mode keeps
+its rate limiter per client, so every caller of one service shares what
+throttling taught it. Clients are thread-safe (boto3's documentation), so
+the cache is shared by the threads of a process too. What the environment
+says about endpoints and credentials is part of the key: a changed variable
+gets a client of its own.
 """
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -56,7 +67,42 @@ def endpoint_url(target: AwsTarget, environ: Mapping[str, str], service: str) ->
     return environ.get(f"AWS_ENDPOINT_URL_{service.upper()}") or environ.get("AWS_ENDPOINT_URL") or ""
 
 
+_LOCK = threading.Lock()
+_SESSIONS: dict[tuple[tuple[str, str], ...], boto3.session.Session] = {}
+_CLIENTS: dict[tuple[Any, ...], Any] = {}
+# The variables botocore reads when a session resolves credentials or a client its endpoint.
+_ENV_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_CONFIG_FILE")
+
+
+def session(target: AwsTarget) -> boto3.session.Session:
+    """The process's boto3 session for the target's identity (its credentials, or the environment's chain)."""
+    identity = target.credentials + tuple((k, os.environ.get(k, "")) for k in _ENV_KEYS)
+    with _LOCK:
+        found = _SESSIONS.get(identity)
+        if found is None:
+            creds = dict(target.credentials)
+            found = boto3.session.Session(
+                aws_access_key_id=creds.get("AWS_ACCESS_KEY_ID"),
+                aws_secret_access_key=creds.get("AWS_SECRET_ACCESS_KEY"),
+                aws_session_token=creds.get("AWS_SESSION_TOKEN"),
+            )
+            _SESSIONS[identity] = found
+        return found
+
+
 def client(target: AwsTarget, service: str) -> Any:
+    """The process's client for `service` at `target` (made once, then shared)."""
+    key = (target, service, endpoint_url(target, os.environ, service), id(session(target)))
+    with _LOCK:
+        found = _CLIENTS.get(key)
+    if found is None:
+        found = _new_client(target, service)
+        with _LOCK:
+            found = _CLIENTS.setdefault(key, found)
+    return found
+
+
+def _new_client(target: AwsTarget, service: str) -> Any:
     cfg = BotoConfig(
         region_name=target.region,
         retries=dict(RETRIES),  # botocore rewrites the dict it is given (max_attempts -> total_max_attempts)
@@ -66,13 +112,7 @@ def client(target: AwsTarget, service: str) -> Any:
     kwargs: dict[str, Any] = {"config": cfg}
     if target.endpoint_url:
         kwargs["endpoint_url"] = target.endpoint_url
-    creds = dict(target.credentials)
-    session = boto3.session.Session(
-        aws_access_key_id=creds.get("AWS_ACCESS_KEY_ID"),
-        aws_secret_access_key=creds.get("AWS_SECRET_ACCESS_KEY"),
-        aws_session_token=creds.get("AWS_SESSION_TOKEN"),
-    )
-    return session.client(service, **kwargs)
+    return session(target).client(service, **kwargs)
 
 
 def error_code(e: ClientError) -> str:

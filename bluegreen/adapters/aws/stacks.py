@@ -95,6 +95,7 @@ def slot_inputs(env: Environment, colour: Colour, release: Release, outputs: Aws
         "app_settings": dict(env.app.settings),
         "app_secrets": dict(env.app.secrets),
         "instance_profile_name": env.app.instance_profile,
+        "drain_seconds": outputs.drain_s,
     }
 
 

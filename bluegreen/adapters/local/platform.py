@@ -20,7 +20,7 @@ time, each proven ready), `proxy_upgrade` (nginx binary hot upgrade) and
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
 from bluegreen.adapters import http_smoke
@@ -35,7 +35,7 @@ from bluegreen.config import Config, Environment
 from bluegreen.errors import AdapterError, UsageError
 from bluegreen.model import Colour, Release, Weights
 from bluegreen.ports import (
-    Alarm,
+    AlarmCheck,
     BakeResult,
     DrainState,
     Headroom,
@@ -195,7 +195,8 @@ class LocalHealth:
             return Headroom(False, f"{colour} runs {workers} of {self.site.settings.workers} workers")
         return Headroom(True, f"{colour} is healthy with {workers} workers")
 
-    def drain_state(self, colour: Colour) -> DrainState:
+    def drain_state(self, colour: Colour, *, deregister: bool = False) -> DrainState:
+        # nginx no longer routing to it is the deregistration: the same evidence either way.
         s = self.site
         weight = s.proxy.weights()[colour]
         if weight > 0:
@@ -249,8 +250,8 @@ class LocalTraffic:
 class NoAlarms:
     """One host has no alarm service; health, smoke and the operator's abort are the guards."""
 
-    def firing(self, colour: Colour) -> Sequence[Alarm]:
-        return []
+    def evaluate(self, colour: Colour, since: float | None = None) -> AlarmCheck:
+        return AlarmCheck()
 
 
 def build_local_platform(config: Config, env: Environment) -> Platform:

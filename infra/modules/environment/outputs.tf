@@ -55,3 +55,8 @@ output "test_listener_port" {
   description = "alb: the test listener's port; null for elb."
   value       = local.alb ? var.test_listener_port : null
 }
+
+output "drain_seconds" {
+  description = "How long an instance leaving the load balancer keeps serving its open requests: the target groups' deregistration delay (alb) or the connection draining timeout (elb). The slots' delete timeout fits it."
+  value       = local.alb ? var.deregistration_delay : var.connection_draining_timeout
+}

@@ -64,6 +64,12 @@ resource "aws_launch_template" "this" {
     tags          = merge(local.tags, { Name = local.name })
   }
 
+  # The instances' EBS volumes carry the same tags (cost allocation, clean-up by tag).
+  tag_specifications {
+    resource_type = "volume"
+    tags          = merge(local.tags, { Name = local.name })
+  }
+
   # No tags of its own: the group and the instances carry them (moto reports a
   # launch template's own tags back as a tag specification, a perpetual diff).
 
@@ -100,6 +106,13 @@ resource "aws_autoscaling_group" "this" {
       value               = tag.value
       propagate_at_launch = true
     }
+  }
+
+  # Deleting the group terminates its instances, each only after it left the
+  # load balancer and drained (the deregistration delay): the provider's
+  # default of 10 minutes would give up on a long delay.
+  timeouts {
+    delete = "${var.drain_seconds + 600}s"
   }
 
   lifecycle {

@@ -130,3 +130,9 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "drain_seconds" {
+  description = "How long an instance leaving the load balancer drains (the environment's deregistration delay or connection draining timeout): the group's delete timeout is this plus 10 minutes for termination."
+  type        = number
+  default     = 300
+}
