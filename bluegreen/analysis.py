@@ -55,21 +55,26 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from bluegreen.ports import Samples
 from bluegreen.settings import AnalysisMetric, AnalysisSettings
+
+__all__ = [
+    "FAIL",
+    "INCONCLUSIVE",
+    "MARGINAL",
+    "PASS",
+    "MetricResult",
+    "Samples",
+    "Verdict",
+    "judge",
+    "score",
+    "verdict_from_json",
+]
 
 PASS = "pass"
 MARGINAL = "marginal"
 FAIL = "fail"
 INCONCLUSIVE = "inconclusive"
-
-
-@dataclass(frozen=True)
-class Samples:
-    """One colour's data for one metric over the window."""
-
-    values: tuple[float, ...] = ()  # latency-like: one value per interval
-    errors: int = 0  # count-like
-    requests: int = 0
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bluegreen.analysis import Verdict
+from bluegreen.analysis_policy import Move, react, windows
 from bluegreen.commands import (
     AlarmsChecked,
+    Analyse,
+    Analysed,
     AwaitPromotion,
     Bake,
     Baked,
@@ -51,18 +55,16 @@ from bluegreen.commands import (
     command_name,
 )
 from bluegreen.errors import UsageError
-from bluegreen.model import Actor, Colour, Inflight, Phase, Record, Release, Request, Status, Step, StepKind, Weights
+from bluegreen.model import Actor, Inflight, Phase, Record, Release, Request, Status, Step, StepKind, Weights
 from bluegreen.ports import HealthState
 
 ROLLBACK_ATTEMPTS = 5  # rollback and retire steps retry this often before asking for an operator
 RETRY_BACKOFF_S = 1.0
 # Polls leave no start/finish events (a long bake time would flood the history);
 # their outcome is in the record and in events when something changes.
-POLLS = (CheckHealth, CheckAlarms, CheckDrain)
+POLLS = (CheckHealth, CheckAlarms, CheckDrain, Analyse)
 SET_WEIGHTS = SetWeights.__name__  # its command_name
-POLL_NAMES = frozenset(
-    command_name(c) for c in (CheckHealth(Colour.BLUE), CheckAlarms(Colour.BLUE), CheckDrain(Colour.BLUE))
-)
+POLL_NAMES = frozenset(c.__name__ for c in POLLS)
 
 
 @dataclass(frozen=True)
@@ -103,7 +105,8 @@ def request_abort(rec: Record, by: Actor, now: float, reason: str = "") -> Recor
 
 
 def request_promote(rec: Record, by: Actor, now: float) -> Record:
-    if rec.phase is not Phase.GATE or rec.status not in (Status.PAUSED, Status.RUNNING):
+    at_gate = rec.phase is Phase.GATE or rec.analysis_hold
+    if not at_gate or rec.status not in (Status.PAUSED, Status.RUNNING):
         raise UsageError(
             f"deployment {rec.id} is not at the promotion gate (phase {rec.phase.value}, status {rec.status.value})",
             where=f"environment {rec.environment}",
@@ -184,12 +187,14 @@ def _apply(rec: Record, obs: Observation, now: float) -> Record:
                     rec = rec.with_event(now, "drain", note)
                 return rec.replace(note=note, next_check_at=now + _poll(rec))
             return rec.replace(retiring=True, note="").with_event(now, "drain", f"{rec.from_colour} serves nothing")
+        case Analysed(verdict=v):
+            return _on_verdict(rec, v, now)
         case Destroyed():
             return _on_destroyed(rec, now)
     return rec
 
 
-POLL_OBSERVATIONS = (HealthPolled, AlarmsChecked, DrainChecked)
+POLL_OBSERVATIONS = (HealthPolled, AlarmsChecked, DrainChecked, Analysed)
 
 
 def _on_failure(rec: Record, name: str, error: str, now: float) -> Record:
@@ -265,6 +270,25 @@ def _on_weights(rec: Record, read: Weights, now: float) -> Record:
     return _begin_rollback(rec, now, f"traffic change not confirmed: {msg}")
 
 
+def _on_verdict(rec: Record, verdict: Verdict, now: float) -> Record:
+    settings = rec.analysis
+    assert settings is not None
+    label = _step_label(rec)
+    shown = {**verdict.to_json(), "step": rec.step_index, "judged_at": now}
+    rec = rec.replace(verdict=shown).with_event(now, "analysis", f"{label}: {verdict.describe()}", **shown)
+    r = react(settings, verdict, rec, label, now)
+    if r.move is Move.ADVANCE:
+        return _advance(rec, now, r.message)
+    if r.move is Move.ROLLBACK:
+        return _begin_rollback(rec, now, r.message)
+    if r.move is Move.PAUSE:
+        # Only a promote asked for after this pause goes on.
+        rec = rec.replace(status=Status.PAUSED, analysis_hold=True, promote=None, note=r.message)
+        return rec.with_event(now, "gate", r.message)
+    since = rec.inconclusive_since if rec.inconclusive_since is not None else now
+    return rec.replace(inconclusive_since=since, note=r.message, next_check_at=now + settings.interval_s)
+
+
 def _on_destroyed(rec: Record, now: float) -> Record:
     if rec.in_rollback:
         slots = {k: v for k, v in rec.slots.items() if k != rec.to_colour.value}
@@ -289,6 +313,8 @@ def _advance(rec: Record, now: float, message: str) -> Record:
         attempts=0,
         status=Status.RUNNING,
         note="",
+        inconclusive_since=None,
+        analysis_hold=False,
     )
     if index >= len(rec.steps):
         rec = rec.replace(phase=Phase.DONE, status=Status.SUCCEEDED)
@@ -323,7 +349,7 @@ def _next(rec: Record, now: float) -> Decision:
         return Decision(rec, None)
     if rec.next_check_at is not None and rec.inflight is None:
         until = rec.next_check_at
-        if _holding(rec) and rec.wait_until is not None:
+        if _holding(rec) and rec.wait_until is not None and rec.inconclusive_since is None:
             until = min(until, rec.wait_until)  # a hold ends on time, whatever the poll cadence
         if now < until:
             return Decision(rec, Sleep(until))
@@ -392,9 +418,28 @@ def _hold(rec: Record, now: float) -> Decision:
     assert rec.wait_until is not None
     if now >= rec.wait_until:
         step = rec.step
+        if step is not None and step.analyse and rec.analysis is not None and rec.from_colour is not None:
+            return _analyse(rec, now)
         done = "confirmed" if step is not None and step.wait_s == 0 else "held with no alarm"
         return _next(_advance(rec, now, f"{_step_label(rec)}: {done}"), now)
     return _issue(rec, CheckAlarms(rec.to_colour), now)
+
+
+def _analyse(rec: Record, now: float) -> Decision:
+    """The hold is over: judge the new colour (or wait for a person, when the analysis paused)."""
+    settings, old = rec.analysis, rec.from_colour
+    assert settings is not None and old is not None
+    if rec.analysis_hold:
+        if rec.promote is not None:
+            rec = rec.replace(promote=None)
+            return _next(_advance(rec, now, f"promoted past the analysis by {_by(rec)}"), now)
+        return Decision(rec, AwaitPromotion())
+    new_window, old_window = windows(rec, now)
+    return _issue(rec, Analyse(rec.to_colour, old, new_window, old_window, settings), now)
+
+
+def _by(rec: Record) -> str:
+    return rec.promote.by.describe() if rec.promote is not None else "?"
 
 
 def _issue(rec: Record, cmd: Command, now: float) -> Decision:

@@ -72,6 +72,8 @@ def plan(env: Environment, *, first_deploy: bool, bake: bool, strategy: str | No
     if not first_deploy:
         steps.append(Step(StepKind.HEADROOM))
     gate = env.promotion == "manual" and not first_deploy
+    # With both colours serving, the new one is judged against the old one after each partial step's hold.
+    judged = env.analysis is not None and not first_deploy
     for weight, hold in shifts:
         if gate and env.gate == "before-full" and weight == FULL:
             steps.append(Step(StepKind.GATE))
@@ -82,10 +84,11 @@ def plan(env: Environment, *, first_deploy: bool, bake: bool, strategy: str | No
                 wait_s=hold,
                 poll_s=env.traffic.check_every_s,
                 retries=env.traffic.readback_retries,
+                analyse=judged and weight < FULL,
             )
         )
     if env.bake_time_s > 0:
-        steps.append(Step(StepKind.OBSERVE, wait_s=env.bake_time_s, poll_s=env.traffic.check_every_s))
+        steps.append(Step(StepKind.OBSERVE, wait_s=env.bake_time_s, poll_s=env.traffic.check_every_s, analyse=judged))
     if gate and env.gate == "after-last-step":
         # At 100% after the bake time: the operator decides whether the old colour may go.
         steps.append(Step(StepKind.GATE))
@@ -130,6 +133,7 @@ def new_record(
         phase=Phase(steps[0].kind.value),
         weights=Weights.all_on(live_colour) if live_colour else None,
         force_bake=force_bake,
+        analysis=env.analysis if live_colour else None,
     )
     origin = f"from {live_colour} ({live_release.version})" if live_colour and live_release else "first deploy"
     return rec.with_event(now, "deployment_started", f"{actor.describe()} deploys {version} to {to}, {origin}")

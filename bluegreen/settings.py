@@ -153,6 +153,14 @@ class AnalysisSettings:
     inconclusive_limit_s: float = 600.0  # how long to wait for enough data
 
 
+def analysis_from_json(d: Mapping[str, Any] | None) -> AnalysisSettings | None:
+    """The settings back from their JSON form in a deployment record."""
+    if not d:
+        return None
+    metrics = tuple(AnalysisMetric(**m) for m in d.get("metrics", ()))
+    return AnalysisSettings(**{**d, "metrics": metrics})
+
+
 @dataclass(frozen=True)
 class LocalSettings:
     app: str = "examples/app"  # directory holding the WSGI app
