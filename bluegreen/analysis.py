@@ -53,7 +53,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from bluegreen.ports import Samples
 from bluegreen.settings import AnalysisMetric, AnalysisSettings
@@ -160,6 +159,13 @@ def score(settings: AnalysisSettings, results: Sequence[MetricResult]) -> Verdic
 # -- one metric ----------------------------------------------------------------------
 
 
+def _stats() -> Any:
+    """scipy.stats, imported when a judge runs: it takes most of a second, which no other command should pay."""
+    from scipy import stats
+
+    return stats
+
+
 def _judge_metric(
     m: AnalysisMetric, s: AnalysisSettings, new: Samples, old: Samples, alpha: float, tests: int
 ) -> MetricResult:
@@ -180,7 +186,7 @@ def _judge_latency(
         return _result(m, med_x, med_y, INCONCLUSIVE, reason=why)
     assert med_y is not None
     side = {"higher": "greater", "lower": "less"}.get(m.direction, "two-sided")
-    p_loc = float(stats.mannwhitneyu(x, y, alternative=side).pvalue) if _varies(x, y) else 1.0
+    p_loc = float(_stats().mannwhitneyu(x, y, alternative=side).pvalue) if _varies(x, y) else 1.0
     shift, (lo, hi) = hodges_lehmann(x, y, 1.0 - 2 * alpha)
     scale = abs(med_y) if med_y else (float(np.mean(np.abs(y))) or 1.0)
     rel = shift / scale
@@ -202,7 +208,7 @@ def hodges_lehmann(x: Any, y: Any, confidence: float) -> tuple[float, tuple[floa
     d = np.sort(np.subtract.outer(np.asarray(x, float), np.asarray(y, float)).ravel())
     n, m = len(x), len(y)
     nm = n * m
-    z = float(stats.norm.ppf(0.5 + confidence / 2))
+    z = float(_stats().norm.ppf(0.5 + confidence / 2))
     k = math.floor(nm / 2 - z * math.sqrt(nm * (n + m + 1) / 12))
     k = min(max(k, 0), nm - 1)
     return float(np.median(d)), (float(d[k]), float(d[nm - 1 - k]))
@@ -210,12 +216,12 @@ def hodges_lehmann(x: Any, y: Any, confidence: float) -> tuple[float, tuple[floa
 
 def _spread(x: Any, y: Any) -> tuple[float, float]:
     """One-sided Brown-Forsythe p-value for a rise of the new spread, and the IQR ratio new/old."""
-    iqr_x = float(stats.iqr(x))
-    iqr_y = float(stats.iqr(y))
+    iqr_x = float(_stats().iqr(x))
+    iqr_y = float(_stats().iqr(y))
     ratio = iqr_x / iqr_y if iqr_y > 0 else (math.inf if iqr_x > 0 else 1.0)
     if ratio <= 1.0 or not _varies(x, y):
         return 1.0, ratio
-    p = float(stats.levene(x, y, center="median").pvalue)
+    p = float(_stats().levene(x, y, center="median").pvalue)
     return (p / 2 if math.isfinite(p) else 1.0), ratio
 
 
@@ -237,7 +243,7 @@ def _judge_count(
     assert rate_new is not None and rate_old is not None
     side = {"higher": "greater", "lower": "less"}.get(m.direction, "two-sided")
     table = [[e_new, r_new - e_new], [e_old, r_old - e_old]]
-    p = float(stats.fisher_exact(table, alternative=side).pvalue)
+    p = float(_stats().fisher_exact(table, alternative=side).pvalue)
     diff = rate_new - rate_old
     p_adj = min(1.0, p * tests)
     if p < alpha:
