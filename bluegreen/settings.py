@@ -111,8 +111,8 @@ class AnalysisMetric:
     """One metric the canary analysis compares between the new and the old colour.
 
     latency-like: `metric` with `statistic` (Average, p99, ...) or a metric math
-    `expression` (where `TG` names the colour's target group dimensions); one
-    value per sample interval. count-like: `errors` over `requests` per colour.
+    `expression` (`{TargetGroup}` and `{LoadBalancer}` stand for the colour's
+    dimensions); one value per sample interval. count-like: `errors` over `requests` per colour.
     """
 
     name: str

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bluegreen.adapters.aws.alarms import CloudWatchAlarms
+from bluegreen.adapters.aws.analysis_source import CloudWatchAnalysisSource
 from bluegreen.adapters.aws.environment import AwsEnvironment
 from bluegreen.adapters.aws.health import AwsHealth
 from bluegreen.adapters.aws.provisioner import AwsProvisioner
@@ -85,4 +86,5 @@ def assemble(
             thresholds=env.metrics,
             window_s=max(60.0, env.traffic.check_every_s),
         ),
+        analysis=CloudWatchAnalysisSource.from_target(outputs, target),
     )
