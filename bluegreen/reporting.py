@@ -96,6 +96,7 @@ def status_lines(st: dict[str, Any]) -> list[str]:
             lines.append(f"last:        {last['id']}  {last['status']}  {last['release']['version']}")
             if last["failure"]:
                 lines.append(f"             failure: {last['failure']}")
+            lines += analysis_lines(last.get("analysis"))
     lock = st["lock"]
     if lock:
         if lock["process_running"]:

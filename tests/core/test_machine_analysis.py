@@ -5,28 +5,13 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-import numpy as np
-
 from bluegreen.commands import Analyse, SetWeights
 from bluegreen.machine import request_promote
 from bluegreen.model import Colour, Record, Status
 from tests.core.envs import CANARY, environment
-from tests.core.sim import ACTOR, FakeClock, Trace, drive, live_world, new_record
+from tests.core.sim import ACTOR, FakeClock, Trace, drive, live_world, new_record, release_data
 
 BLUE, GREEN = Colour.BLUE, Colour.GREEN
-
-
-def release_data(seed: int, *, slower: float = 1.0, errors: int = 0, requests: int = 5000) -> dict[str, Any]:
-    rng = np.random.default_rng(seed)
-
-    def lat(scale: float) -> list[float]:
-        return [float(v) for v in scale * slower * np.exp(rng.normal(0, 0.25, 60))]
-
-    return {
-        "5xx_ratio": {"errors": errors, "requests": requests},
-        "response_time": {"values": lat(0.2)},
-        "response_time_p99": {"values": lat(0.6)},
-    }
 
 
 def analysed_env(**analysis: Any) -> Any:
