@@ -332,6 +332,8 @@ def _begin_rollback(rec: Record, now: float, reason: str) -> Record:
         wait_until=None,
         next_check_at=None,
         note="",
+        analysis_hold=False,
+        inconclusive_since=None,
     )
     return rec.with_event(now, "rollback_started", f"rolling back: {reason}")
 

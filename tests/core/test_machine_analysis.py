@@ -132,6 +132,7 @@ def test_an_abort_during_an_analysis_pause_rolls_back() -> None:
     world.weights = {"blue": 90, "green": 10}
     rec = drive(request_abort(rec, ACTOR, clock.now(), "too quiet"), world, clock)
     assert rec.status is Status.ROLLED_BACK and world.weights == {"blue": 100, "green": 0}
+    assert not rec.analysis_hold and rec.failure is not None and "too quiet" in rec.failure
 
 
 def test_a_platform_error_while_reading_metrics_is_retried() -> None:
