@@ -118,6 +118,17 @@ def test_constant_samples_and_a_missing_metric() -> None:
     assert judge(s, {}, same).verdict == INCONCLUSIVE
 
 
+def test_the_spread_test_gives_scipys_numbers() -> None:
+    from scipy import stats
+
+    from bluegreen.analysis import brown_forsythe
+
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        x, y = latencies(rng, spread=1.0 + seed / 10), latencies(rng, n=40)
+        assert abs(brown_forsythe(x, y) - stats.levene(x, y, center="median").pvalue) < 1e-9
+
+
 def test_the_verdict_survives_its_json_form() -> None:
     rng = np.random.default_rng(6)
     v = judge(DEFAULTS, colour(rng, slower=1.3), colour(rng))
