@@ -17,6 +17,7 @@ default confidence. The table is written into bench/README.md.
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import numpy as np
@@ -82,7 +83,9 @@ def main() -> None:
     cold, times = timing(min(args.runs, 500))
     ms = [t * 1000 for t in times]
     lines = [
-        f"{machine_line()}; {len(METRICS)} metrics x 2 colours x {SAMPLES} samples.",
+        # Timings on a shared machine mean little without its load.
+        f"{machine_line()}, load average {os.getloadavg()[0]:.1f}; {len(METRICS)} metrics x 2 colours x "
+        f"{SAMPLES} samples.",
         "",
         "| judge per step | ms |",
         "|---|---|",
