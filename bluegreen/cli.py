@@ -252,6 +252,7 @@ def _watch(printer: Printer, look: Callable[[], list[ViewRow]], interval: float)
 def history(ctx: Context, environment: str, limit: int, show_events: bool, json_mode: bool) -> None:
     """The deployments of ENVIRONMENT, newest first."""
     from bluegreen.model import record_to_dict
+    from bluegreen.reporting import metric_lines
 
     printer = Printer.choose(json_mode=json_mode)
     records = _engine(ctx, printer).history(environment, limit)
@@ -269,6 +270,8 @@ def history(ctx: Context, environment: str, limit: int, show_events: bool, json_
         if show_events:
             for ev in r.events:
                 printer.line(f"          {clock_text(ev.at)}  {ev.kind:<18} {ev.message}")
+                for line in metric_lines(list(ev.data.get("metrics", []))) if ev.kind == "analysis" else []:
+                    printer.line(f"          {'':<38}{line}")
 
 
 @cli.command()

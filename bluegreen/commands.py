@@ -10,8 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from bluegreen.analysis import Verdict
 from bluegreen.model import Colour, Release, Weights
 from bluegreen.ports import Alarm, BakeResult, DrainState, Headroom, HealthSnapshot, ProvisionResult, SmokeResult
+from bluegreen.settings import AnalysisSettings
 
 # -- commands ------------------------------------------------------------------
 
@@ -64,6 +66,17 @@ class CheckDrain:
 
 
 @dataclass(frozen=True)
+class Analyse:
+    """Judge the new colour's metrics in `new_window` against the old colour's in `old_window` (epoch seconds)."""
+
+    new: Colour
+    old: Colour
+    new_window: tuple[float, float]
+    old_window: tuple[float, float]
+    settings: AnalysisSettings
+
+
+@dataclass(frozen=True)
 class Destroy:
     colour: Colour
 
@@ -89,6 +102,7 @@ Command = (
     | SetWeights
     | CheckAlarms
     | CheckDrain
+    | Analyse
     | Destroy
     | Sleep
     | AwaitPromotion
@@ -155,6 +169,12 @@ class DrainChecked:
 
 
 @dataclass(frozen=True)
+class Analysed:
+    seq: int
+    verdict: Verdict
+
+
+@dataclass(frozen=True)
 class Destroyed:
     seq: int
 
@@ -176,6 +196,7 @@ Observation = (
     | WeightsRead
     | AlarmsChecked
     | DrainChecked
+    | Analysed
     | Destroyed
     | Failed
 )

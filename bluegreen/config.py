@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from bluegreen.config_analysis import AnalysisRules
 from bluegreen.config_aws import InstanceAndAwsRules
 from bluegreen.errors import ConfigError, ConfigErrors
 from bluegreen.settings import (
@@ -135,7 +136,7 @@ def _line_index(node: yaml.Node | None, prefix: str = "") -> dict[str, int]:
     return out
 
 
-class _Loader(InstanceAndAwsRules):
+class _Loader(InstanceAndAwsRules, AnalysisRules):
     """The sections of the file, each into its settings; `config` raises every problem at the end."""
 
     # the file --------------------------------------------------------------------
@@ -254,6 +255,7 @@ class _Loader(InstanceAndAwsRules):
             bake_time_s=self.seconds(f"{k}.bake_time", e.get("bake_time"), d.bake_time_s),
             alarms=self.str_list(f"{k}.alarms", e.get("alarms")) or d.alarms,
             metrics=self.metrics(f"{k}.metrics", e.get("metrics")),
+            analysis=self.analysis(f"{k}.analysis", e.get("analysis") or {}) if "analysis" in e else d.analysis,
             promotion=self.str_(f"{k}.promotion", e.get("promotion"), d.promotion, PROMOTIONS),
             gate=self.str_(f"{k}.gate", e.get("gate"), d.gate, GATE_POSITIONS),
             scale_down_delay_s=self.seconds(f"{k}.scale_down_delay", e.get("scale_down_delay"), d.scale_down_delay_s),

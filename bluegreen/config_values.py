@@ -33,7 +33,11 @@ class ValueReader:
 
     # errors ------------------------------------------------------------------
     def fail(self, key: str, what: str, hint: str) -> None:
-        line = self.lines.get(key)
+        # A key that is missing has no line: its section's line is the place to add it.
+        near = key
+        while near not in self.lines and (cut := max(near.rfind("."), near.rfind("["))) > 0:
+            near = near[:cut]
+        line = self.lines.get(near)
         where = f"{self.path}:{line}" if line else str(self.path)
         self.problems.append(ConfigError(f"{key}: {what}", where=f"{where} (key {key})", hint=hint))
 

@@ -23,10 +23,13 @@ Pure: no I/O, no clock, no boto3, no subprocess. Invariants it keeps:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
+from bluegreen.analysis import Verdict
+from bluegreen.analysis_policy import Move, react, windows
 from bluegreen.commands import (
     AlarmsChecked,
+    Analyse,
+    Analysed,
     AwaitPromotion,
     Bake,
     Baked,
@@ -53,18 +56,26 @@ from bluegreen.commands import (
 )
 from bluegreen.errors import UsageError
 from bluegreen.metric_lag import hold_ends, note_metrics
-from bluegreen.model import Actor, Colour, Inflight, Phase, Record, Release, Request, Status, Step, StepKind, Weights
+from bluegreen.model import Actor, Inflight, Phase, Record, Release, Request, Status, Step, StepKind, Weights
 from bluegreen.ports import HealthSnapshot, HealthState
+from bluegreen.step_rules import (
+    RETRY_BACKOFF_S,
+    describe_command,
+    expected_weights,
+    health_data,
+    holding,
+    poll_interval,
+    reason_suffix,
+    settled,
+    step_label,
+)
 
 ROLLBACK_ATTEMPTS = 5  # rollback and retire steps retry this often before asking for an operator
-RETRY_BACKOFF_S = 1.0
 # Polls leave no start/finish events (a long bake time would flood the history);
 # their outcome is in the record and in events when something changes.
-POLLS = (CheckHealth, CheckAlarms, CheckDrain)
+POLLS = (CheckHealth, CheckAlarms, CheckDrain, Analyse)
 SET_WEIGHTS = SetWeights.__name__  # its command_name
-POLL_NAMES = frozenset(
-    command_name(c) for c in (CheckHealth(Colour.BLUE), CheckAlarms(Colour.BLUE), CheckDrain(Colour.BLUE))
-)
+POLL_NAMES = frozenset(c.__name__ for c in POLLS)
 
 
 @dataclass(frozen=True)
@@ -101,11 +112,12 @@ def request_abort(rec: Record, by: Actor, now: float, reason: str = "") -> Recor
     if rec.status is Status.ROLLBACK_INCOMPLETE:
         rec = rec.replace(status=Status.ROLLING_BACK, attempts=0, next_check_at=None, note="")
         return rec.with_event(now, "abort_requested", f"{by.describe()} retries the rollback")
-    return rec.with_event(now, "abort_requested", f"abort requested by {by.describe()}" + _reason(reason))
+    return rec.with_event(now, "abort_requested", f"abort requested by {by.describe()}" + reason_suffix(reason))
 
 
 def request_promote(rec: Record, by: Actor, now: float) -> Record:
-    if rec.phase is not Phase.GATE or rec.status not in (Status.PAUSED, Status.RUNNING):
+    at_gate = rec.phase is Phase.GATE or rec.analysis_hold
+    if not at_gate or rec.status not in (Status.PAUSED, Status.RUNNING):
         raise UsageError(
             f"deployment {rec.id} is not at the promotion gate (phase {rec.phase.value}, status {rec.status.value})",
             where=f"environment {rec.environment}",
@@ -127,10 +139,6 @@ def request_resume(rec: Record, by: Actor, now: float) -> Record:
     if rec.status is Status.BLOCKED:
         rec = rec.replace(status=Status.RUNNING, attempts=0, next_check_at=None, note="")
     return rec.with_event(now, "resumed", f"resumed by {by.describe()}")
-
-
-def _reason(reason: str) -> str:
-    return f": {reason}" if reason else ""
 
 
 # -- applying what a command observed -------------------------------------------
@@ -178,13 +186,13 @@ def _apply(rec: Record, obs: Observation, now: float) -> Record:
             rec = note_metrics(rec, notes, now)
             if alarms:
                 a = alarms[0]
-                return _begin_rollback(rec, now, f"alarm {a.name} is in ALARM" + _reason(a.reason), alarm=a.name)
-            if _settled(rec, issued_at):
+                return _begin_rollback(rec, now, f"alarm {a.name} is in ALARM" + reason_suffix(a.reason), alarm=a.name)
+            if settled(rec, issued_at):
                 lag = rec.step.settle_s if rec.step else 0.0
                 return _advance(
-                    rec, now, f"{_step_label(rec)}: held with no alarm, checked again after the {lag:g}s lag"
+                    rec, now, f"{step_label(rec)}: held with no alarm, checked again after the {lag:g}s lag"
                 )
-            return rec.replace(next_check_at=now + _poll(rec))
+            return rec.replace(next_check_at=now + poll_interval(rec))
         case DrainChecked(drain=d):
             if d.blocked and not rec.retiring:
                 note = f"retiring {rec.from_colour} is blocked: {d.reason}. Fix it, then run: bluegreen resume {rec.environment}"
@@ -193,31 +201,19 @@ def _apply(rec: Record, obs: Observation, now: float) -> Record:
                 note = f"waiting for {rec.from_colour} to stop serving: {d.reason}"
                 if note != rec.note:
                     rec = rec.with_event(now, "drain", note)
-                return rec.replace(note=note, next_check_at=now + _poll(rec))
+                return rec.replace(note=note, next_check_at=now + poll_interval(rec))
             if rec.retiring:
-                drained = f"{rec.from_colour} drained" + _reason(d.reason)
+                drained = f"{rec.from_colour} drained" + reason_suffix(d.reason)
                 return rec.replace(drained=True, note="").with_event(now, "drain", drained)
             return rec.replace(retiring=True, note="").with_event(now, "drain", f"{rec.from_colour} serves nothing")
+        case Analysed(verdict=v):
+            return _on_verdict(rec, v, now)
         case Destroyed():
             return _on_destroyed(rec, now)
     return rec
 
 
-POLL_OBSERVATIONS = (HealthPolled, AlarmsChecked, DrainChecked)
-
-
-def _settled(rec: Record, issued_at: float) -> bool:
-    """A clean alarm check issued once the lag after the hold had passed: the step's last minutes are judged."""
-    step = rec.step
-    ends = hold_ends(rec)
-    return (
-        _holding(rec)
-        and step is not None
-        and step.settle_s > 0
-        and ends is not None
-        and rec.weights == _expected_weights(rec)
-        and issued_at >= ends
-    )
+POLL_OBSERVATIONS = (HealthPolled, AlarmsChecked, DrainChecked, Analysed)
 
 
 def _on_failure(rec: Record, name: str, error: str, now: float) -> Record:
@@ -229,7 +225,7 @@ def _on_failure(rec: Record, name: str, error: str, now: float) -> Record:
             return rec.replace(attempts=attempts, next_check_at=now + RETRY_BACKOFF_S * attempts)
         if rec.in_rollback or rec.phase is Phase.RETIRE:
             return _stuck(rec, now, error)
-    return _begin_rollback(rec, now, f"{_step_label(rec)} failed: {error}")
+    return _begin_rollback(rec, now, f"{step_label(rec)} failed: {error}")
 
 
 def _stuck(rec: Record, now: float, error: str) -> Record:
@@ -272,7 +268,7 @@ def _check_health_deadline(rec: Record, now: float, text: str) -> Record:
 
 
 def _on_weights(rec: Record, read: Weights, now: float) -> Record:
-    expected = _expected_weights(rec)
+    expected = expected_weights(rec)
     rec = rec.replace(weights=read)
     shown = read.describe()
     if read == expected:
@@ -294,6 +290,25 @@ def _on_weights(rec: Record, read: Weights, now: float) -> Record:
     if rec.in_rollback:
         return _stuck(rec, now, msg)
     return _begin_rollback(rec, now, f"traffic change not confirmed: {msg}")
+
+
+def _on_verdict(rec: Record, verdict: Verdict, now: float) -> Record:
+    settings = rec.analysis
+    assert settings is not None
+    label = step_label(rec)
+    shown = {**verdict.to_json(), "step": rec.step_index, "judged_at": now}
+    rec = rec.replace(verdict=shown).with_event(now, "analysis", f"{label}: {verdict.describe()}", **shown)
+    r = react(settings, verdict, rec, label, now)
+    if r.move is Move.ADVANCE:
+        return _advance(rec, now, r.message)
+    if r.move is Move.ROLLBACK:
+        return _begin_rollback(rec, now, r.message)
+    if r.move is Move.PAUSE:
+        # Only a promote asked for after this pause goes on.
+        rec = rec.replace(status=Status.PAUSED, analysis_hold=True, promote=None, note=r.message)
+        return rec.with_event(now, "gate", r.message)
+    since = rec.inconclusive_since if rec.inconclusive_since is not None else now
+    return rec.replace(inconclusive_since=since, note=r.message, next_check_at=now + settings.interval_s)
 
 
 def _on_destroyed(rec: Record, now: float) -> Record:
@@ -320,6 +335,8 @@ def _advance(rec: Record, now: float, message: str) -> Record:
         attempts=0,
         status=Status.RUNNING,
         note="",
+        inconclusive_since=None,
+        analysis_hold=False,
     )
     if index >= len(rec.steps):
         rec = rec.replace(phase=Phase.DONE, status=Status.SUCCEEDED)
@@ -338,6 +355,8 @@ def _begin_rollback(rec: Record, now: float, reason: str, **data: str) -> Record
         wait_until=None,
         next_check_at=None,
         note="",
+        analysis_hold=False,
+        inconclusive_since=None,
     )
     return rec.with_event(now, "rollback_started", f"rolling back: {reason}", **data)
 
@@ -347,7 +366,7 @@ def _take_abort(rec: Record, now: float) -> Record:
         return rec
     if rec.status not in (Status.RUNNING, Status.PAUSED):
         return rec
-    return _begin_rollback(rec, now, f"aborted by {rec.abort.by.describe()}" + _reason(rec.abort.reason))
+    return _begin_rollback(rec, now, f"aborted by {rec.abort.by.describe()}" + reason_suffix(rec.abort.reason))
 
 
 def _next(rec: Record, now: float) -> Decision:
@@ -356,13 +375,13 @@ def _next(rec: Record, now: float) -> Decision:
     if rec.next_check_at is not None and rec.inflight is None:
         until = rec.next_check_at
         ends = hold_ends(rec)
-        if _holding(rec) and ends is not None:
+        if holding(rec) and ends is not None and rec.inconclusive_since is None:
             until = min(until, ends)  # a hold ends on time, whatever the poll cadence
         if now < until:
             return Decision(rec, Sleep(until))
     if rec.in_rollback:
         if rec.phase is Phase.ROLLBACK_TRAFFIC:
-            return _issue(rec, SetWeights(_expected_weights(rec)), now)
+            return _issue(rec, SetWeights(expected_weights(rec)), now)
         return _issue(rec, Destroy(rec.to_colour), now)
     step = rec.step
     if step is None:
@@ -393,8 +412,8 @@ def _next_forward(rec: Record, step: Step, now: float) -> Decision:
             assert rec.from_colour is not None
             return _issue(rec, CheckHeadroom(rec.from_colour), now)
         case StepKind.SHIFT:
-            if rec.weights != _expected_weights(rec) or rec.wait_until is None:
-                return _issue(rec, SetWeights(_expected_weights(rec)), now)
+            if rec.weights != expected_weights(rec) or rec.wait_until is None:
+                return _issue(rec, SetWeights(expected_weights(rec)), now)
             return _hold(rec, now)
         case StepKind.OBSERVE:
             if rec.wait_until is None:
@@ -432,9 +451,13 @@ def _hold(rec: Record, now: float) -> Decision:
     """
     assert rec.wait_until is not None
     step = rec.step
+    judged = step is not None and step.analyse and rec.analysis is not None and rec.from_colour is not None
+    if now >= rec.wait_until and judged:
+        # The judge reads published data itself and waits (inconclusive) until there is enough of it.
+        return _analyse(rec, now)
     if now >= rec.wait_until and (step is None or step.settle_s <= 0):
         done = "confirmed" if step is not None and step.wait_s == 0 else "held with no alarm"
-        return _next(_advance(rec, now, f"{_step_label(rec)}: {done}"), now)
+        return _next(_advance(rec, now, f"{step_label(rec)}: {done}"), now)
     if step is not None and step.settle_s > 0 and now >= rec.wait_until:
         ends = hold_ends(rec)
         note = (
@@ -445,6 +468,23 @@ def _hold(rec: Record, now: float) -> Decision:
     return _issue(rec, CheckAlarms(rec.to_colour, since=rec.step_started_at), now)
 
 
+def _analyse(rec: Record, now: float) -> Decision:
+    """The hold is over: judge the new colour (or wait for a person, when the analysis paused)."""
+    settings, old = rec.analysis, rec.from_colour
+    assert settings is not None and old is not None
+    if rec.analysis_hold:
+        if rec.promote is not None:
+            rec = rec.replace(promote=None)
+            return _next(_advance(rec, now, f"promoted past the analysis by {_by(rec)}"), now)
+        return Decision(rec, AwaitPromotion())
+    new_window, old_window = windows(rec, now)
+    return _issue(rec, Analyse(rec.to_colour, old, new_window, old_window, settings), now)
+
+
+def _by(rec: Record) -> str:
+    return rec.promote.by.describe() if rec.promote is not None else "?"
+
+
 def _issue(rec: Record, cmd: Command, now: float) -> Decision:
     name = command_name(cmd)
     if rec.inflight is not None:
@@ -453,62 +493,5 @@ def _issue(rec: Record, cmd: Command, now: float) -> Decision:
     seq = rec.seq + 1
     rec = rec.replace(seq=seq, inflight=Inflight(seq=seq, name=name, started_at=now), next_check_at=None)
     if not isinstance(cmd, POLLS):
-        rec = rec.with_event(now, "command_started", _describe(cmd))
+        rec = rec.with_event(now, "command_started", describe_command(cmd))
     return Decision(rec, cmd)
-
-
-# -- small pure helpers ------------------------------------------------------------
-
-
-def health_data(colour: Colour, snap: HealthSnapshot) -> dict[str, Any]:
-    """A health poll as the pictures show it: the colour, its state and how many targets are in each state."""
-    counts: dict[str, int] = {}
-    for t in snap.targets:
-        counts[t.state] = counts.get(t.state, 0) + 1
-    return {
-        "colour": colour.value,
-        "state": snap.state.value,
-        "in_service": snap.in_service,
-        "desired": snap.desired,
-        "targets": counts,
-    }
-
-
-def _holding(rec: Record) -> bool:
-    step = rec.step
-    return not rec.in_rollback and step is not None and step.kind in (StepKind.SHIFT, StepKind.OBSERVE)
-
-
-def _expected_weights(rec: Record) -> Weights:
-    if rec.in_rollback:
-        assert rec.from_colour is not None
-        return Weights.all_on(rec.from_colour)
-    step = rec.step
-    return Weights.split(rec.to_colour, step.weight if step is not None and step.weight is not None else 100)
-
-
-def _poll(rec: Record) -> float:
-    step = rec.step
-    return step.poll_s if step is not None and step.poll_s > 0 else RETRY_BACKOFF_S
-
-
-def _step_label(rec: Record) -> str:
-    step = rec.step
-    return step.describe() if step is not None else rec.phase.value
-
-
-def _describe(cmd: Command) -> str:
-    match cmd:
-        case Bake(version=v):
-            return f"baking the image for {v}"
-        case Provision(colour=c, release=r):
-            return f"provisioning {c} with {r.version}" + (f" ({r.ami})" if r.ami else "")
-        case Smoke(colour=c):
-            return f"smoke checks on {c} only"
-        case CheckHeadroom(colour=c):
-            return f"checking {c} could take all traffic back"
-        case SetWeights():
-            return f"setting traffic {cmd.weights.describe()}"
-        case Destroy(colour=c):
-            return f"removing {c}"
-    return command_name(cmd)

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from bluegreen.settings import AnalysisSettings, analysis_from_json
+
 SCHEMA_VERSION = 1
 
 
@@ -93,12 +95,14 @@ class Step:
     # long for it to be published, then check once more.
     settle_s: float = 0.0
     metric_period_s: float = 0.0
+    analyse: bool = False  # SHIFT/OBSERVE: judge the new colour against the old one when the hold ends
 
     def describe(self) -> str:
         if self.kind is StepKind.SHIFT:
             hold = f", hold {fmt_seconds(self.wait_s)}" if self.wait_s else ""
             hold += f" + {fmt_seconds(self.settle_s)} metric lag" if self.settle_s else ""
-            return f"shift {self.weight}% to the new colour{hold}"
+            judged = ", then canary analysis" if self.analyse else ""
+            return f"shift {self.weight}% to the new colour{hold}{judged}"
         if self.kind is StepKind.WAIT_HEALTHY:
             return (
                 f"wait until healthy ({self.threshold} consecutive healthy polls "
@@ -106,7 +110,8 @@ class Step:
             )
         if self.kind is StepKind.OBSERVE:
             lag = f" + {fmt_seconds(self.settle_s)} metric lag" if self.settle_s else ""
-            return f"observe alarms for {fmt_seconds(self.wait_s)} (bake time){lag}"
+            judged = ", then canary analysis against the old colour's previous period" if self.analyse else ""
+            return f"observe alarms for {fmt_seconds(self.wait_s)} (bake time){lag}{judged}"
         if self.kind is StepKind.RETIRE:
             return f"retire the old colour after {fmt_seconds(self.wait_s)} and once it serves nothing"
         if self.kind is StepKind.GATE:
@@ -264,6 +269,10 @@ class Record:
     slots: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     events: tuple[Event, ...] = ()
     force_bake: bool = False  # bake even when an image of the same source exists
+    analysis: AnalysisSettings | None = None  # the canary analysis, frozen with the plan
+    verdict: Mapping[str, Any] = field(default_factory=dict)  # the last analysis: verdict, score, metrics, step
+    inconclusive_since: float | None = None  # the current step's analysis lacks data since then
+    analysis_hold: bool = False  # paused by the analysis (marginal or inconclusive): promote goes on
     revision: int = 0  # the store's optimistic-concurrency counter
     schema_version: int = SCHEMA_VERSION
 
@@ -358,6 +367,10 @@ def record_from_dict(d: Mapping[str, Any]) -> Record:
         slots={k: dict(v) for k, v in d.get("slots", {}).items()},
         events=tuple(Event(**e) for e in d.get("events", [])),
         force_bake=d.get("force_bake", False),
+        analysis=analysis_from_json(d.get("analysis")),
+        verdict=dict(d.get("verdict") or {}),
+        inconclusive_since=d.get("inconclusive_since"),
+        analysis_hold=d.get("analysis_hold", False),
         # Records written before the counter was renamed call it `version`.
         revision=d.get("revision", d.get("version", 0)),
         schema_version=d["schema_version"],

@@ -82,6 +82,8 @@ def plan(env: Environment, *, first_deploy: bool, bake: bool, strategy: str | No
         steps.append(Step(StepKind.HEADROOM))
     gate = env.promotion == "manual" and not first_deploy
     settle = metric_lag(env)
+    # With both colours serving, the new one is judged against the old one after each partial step's hold.
+    judged = env.analysis is not None and not first_deploy
     for weight, hold in shifts:
         if gate and env.gate == "before-full" and weight == FULL:
             steps.append(Step(StepKind.GATE))
@@ -94,6 +96,7 @@ def plan(env: Environment, *, first_deploy: bool, bake: bool, strategy: str | No
                 retries=env.traffic.readback_retries,
                 settle_s=settle if hold > 0 else 0.0,
                 metric_period_s=METRIC_PERIOD_S if settle and hold > 0 else 0.0,
+                analyse=judged and weight < FULL,
             )
         )
     if env.bake_time_s > 0:
@@ -105,6 +108,7 @@ def plan(env: Environment, *, first_deploy: bool, bake: bool, strategy: str | No
                 poll_s=env.traffic.check_every_s,
                 settle_s=settle,
                 metric_period_s=period,
+                analyse=judged,
             )
         )
     if gate and env.gate == "after-last-step":
@@ -151,6 +155,7 @@ def new_record(
         phase=Phase(steps[0].kind.value),
         weights=Weights.all_on(live_colour) if live_colour else None,
         force_bake=force_bake,
+        analysis=env.analysis if live_colour else None,
     )
     origin = f"from {live_colour} ({live_release.version})" if live_colour and live_release else "first deploy"
     return rec.with_event(now, "deployment_started", f"{actor.describe()} deploys {version} to {to}, {origin}")

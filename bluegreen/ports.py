@@ -39,13 +39,14 @@ with what failed, where and what to run next. Anything else is a bug.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
 from bluegreen.errors import LockedError
 from bluegreen.model import Colour, Record, Release, Weights
+from bluegreen.settings import AnalysisMetric
 
 # -- values the ports return -------------------------------------------------
 
@@ -144,6 +145,15 @@ class AlarmCheck:
     notes: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class Samples:
+    """One colour's data for one analysis metric over a window."""
+
+    values: tuple[float, ...] = ()  # latency-like: one value per sample interval
+    errors: int = 0  # count-like
+    requests: int = 0
+
+
 # -- the ports ------------------------------------------------------------------
 
 
@@ -196,6 +206,29 @@ class Alarms(Protocol):
         ...
 
 
+class AnalysisSource(Protocol):
+    def samples(
+        self, colour: Colour, metrics: Sequence[AnalysisMetric], start: float, end: float, interval_s: float
+    ) -> Mapping[str, Samples]:
+        """Each metric's samples of `colour` between `start` and `end` (epoch seconds), one per interval.
+
+        A metric the platform has no data for is left out: the judge calls it inconclusive.
+        """
+        ...
+
+
+class NoAnalysisSource:
+    """A platform without per-colour metrics: every analysis is inconclusive (then the configured action)."""
+
+    def samples(
+        self, colour: Colour, metrics: Sequence[AnalysisMetric], start: float, end: float, interval_s: float
+    ) -> Mapping[str, Samples]:
+        return {}
+
+
+NO_ANALYSIS = NoAnalysisSource()
+
+
 class Notifier(Protocol):
     def notify(self, event: str, record: Record, message: str) -> None:
         """Tell the outside world; must never raise."""
@@ -219,6 +252,7 @@ class Platform:
     traffic: Traffic
     verifier: Verifier
     alarms: Alarms
+    analysis: AnalysisSource = NO_ANALYSIS
 
 
 # -- the store ------------------------------------------------------------------

@@ -89,12 +89,14 @@ def status_lines(st: dict[str, Any]) -> list[str]:
         ]
         if dep["failure"]:
             lines.append(f"             failure: {dep['failure']}")
+        lines += analysis_lines(dep.get("analysis"))
     else:
         last = st["last_deployment"]
         if last:
             lines.append(f"last:        {last['id']}  {last['status']}  {last['release']['version']}")
             if last["failure"]:
                 lines.append(f"             failure: {last['failure']}")
+            lines += analysis_lines(last.get("analysis"))
     lock = st["lock"]
     if lock:
         if lock["process_running"]:
@@ -106,6 +108,28 @@ def status_lines(st: dict[str, Any]) -> list[str]:
         lines.append(f"lock:        {lock['deployment_id']} held by {who} since {clock_text(lock['since'])}")
     lines.append(f"next:        {st['next']}")
     return lines
+
+
+def analysis_lines(a: dict[str, Any] | None) -> list[str]:
+    if not a:
+        return []
+    score = f"score {a['score']:.0f}" if a["score"] is not None else "no score"
+    lines = [f"analysis:    {a['verdict']} ({score}) after step {a['step']}"]
+    return lines + ["             " + line for line in metric_lines(a["metrics"])]
+
+
+def metric_lines(metrics: list[dict[str, Any]]) -> list[str]:
+    """One line per judged metric: classification, both colours' figures, p-value and effect."""
+    lines = []
+    for m in metrics:
+        p = f"  p={m['p_value']:.2g}" if m.get("p_value") is not None else ""
+        effect = f"  effect {m['effect']:+.3g}" if m.get("effect") is not None else ""
+        lines.append(f"{m['name']}: {m['classification']}  new {_num(m['new'])}  old {_num(m['old'])}{p}{effect}")
+    return lines
+
+
+def _num(v: float | None) -> str:
+    return "-" if v is None else f"{v:.4g}"
 
 
 def release_dict(release: Release | None) -> dict[str, Any] | None:
@@ -150,6 +174,22 @@ def deployment_summary(rec: Record) -> dict[str, Any]:
         "note": rec.note,
         "abort_requested": rec.abort is not None,
         "promote_requested": rec.promote is not None,
+        "analysis": analysis_summary(rec),
+    }
+
+
+def analysis_summary(rec: Record) -> dict[str, Any] | None:
+    """The last canary analysis: score, verdict and per metric new, old, p_value, effect, classification."""
+    v = rec.verdict
+    if not v:
+        return None
+    keep = ("name", "new", "old", "p_value", "effect", "classification", "reason", "critical", "weight")
+    return {
+        "score": v.get("score"),
+        "verdict": v.get("verdict"),
+        "step": int(v.get("step", 0)) + 1,
+        "judged_at": v.get("judged_at"),
+        "metrics": [{k: m.get(k) for k in keep} for m in v.get("metrics", [])],
     }
 
 

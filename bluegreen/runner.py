@@ -18,8 +18,11 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from bluegreen.analysis import judge
 from bluegreen.commands import (
     AlarmsChecked,
+    Analyse,
+    Analysed,
     AwaitPromotion,
     Bake,
     Baked,
@@ -160,6 +163,10 @@ def execute(platform: Platform, cmd: Command, seq: int) -> Observation:
                 return AlarmsChecked(seq, list(checked.firing), tuple(checked.notes))
             case CheckDrain(colour=c, deregister=deregister):
                 return DrainChecked(seq, p.health.drain_state(c, deregister=deregister))
+            case Analyse(new=new, old=old, new_window=(n0, n1), old_window=(o0, o1), settings=s):
+                fresh = p.analysis.samples(new, s.metrics, n0, n1, s.interval_s)
+                before = p.analysis.samples(old, s.metrics, o0, o1, s.interval_s)
+                return Analysed(seq, judge(s, fresh, before))
             case Destroy(colour=c):
                 p.provisioner.destroy(c)
                 return Destroyed(seq)
@@ -174,5 +181,5 @@ def execute(platform: Platform, cmd: Command, seq: int) -> Observation:
 # Events the outside world hears about (webhook).
 NOTIFY = frozenset(
     {"deployment_started", "step_finished", "gate", "succeeded", "rollback_started", "rolled_back",
-     "rollback_incomplete", "blocked"}
+     "rollback_incomplete", "blocked", "analysis"}
 )  # fmt: skip

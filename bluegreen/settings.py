@@ -29,6 +29,11 @@ BACKENDS = ("sqlite", "dynamodb")
 ENV_NAME = re.compile(r"^[a-z][a-z0-9-]{0,27}$")
 APP_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")  # an environment variable the app reads
 SECRET_SOURCES = ("ssm", "secretsmanager")
+METRIC_KINDS = ("latency", "count")  # latency-like: a distribution of values; count-like: errors over requests
+DIRECTIONS = ("higher", "lower", "either")  # which way is worse
+ANALYSIS_ACTIONS = ("pause", "rollback")  # marginal; inconclusive also takes "continue"
+INCONCLUSIVE_ACTIONS = ("pause", "rollback", "continue")
+ALB_NAMESPACE = "AWS/ApplicationELB"
 
 
 @dataclass(frozen=True)
@@ -117,6 +122,61 @@ class MetricThresholds:
 
 
 @dataclass(frozen=True)
+class AnalysisMetric:
+    """One metric the canary analysis compares between the new and the old colour.
+
+    latency-like: `metric` with `statistic` (Average, p99, ...) or a metric math
+    `expression` (`{TargetGroup}` and `{LoadBalancer}` stand for the colour's
+    dimensions); one value per sample interval. count-like: `errors` over `requests` per colour.
+    """
+
+    name: str
+    kind: str = "latency"
+    namespace: str = ALB_NAMESPACE
+    metric: str = ""
+    statistic: str = "Average"
+    expression: str = ""
+    errors: str = ""  # count: the error count metric
+    requests: str = "RequestCount"  # count: the request count metric
+    direction: str = "higher"
+    weight: float = 1.0
+    critical: bool = False
+
+
+DEFAULT_ANALYSIS_METRICS = (
+    AnalysisMetric(name="5xx_ratio", kind="count", errors="HTTPCode_Target_5XX_Count", critical=True),
+    AnalysisMetric(name="response_time", metric="TargetResponseTime", statistic="Average"),
+    AnalysisMetric(name="response_time_p99", metric="TargetResponseTime", statistic="p99"),
+)
+
+
+@dataclass(frozen=True)
+class AnalysisSettings:
+    """`analysis:` of an environment: judge the new colour against the old one after each step."""
+
+    metrics: tuple[AnalysisMetric, ...] = DEFAULT_ANALYSIS_METRICS
+    interval_s: float = 60.0  # one sample per interval (CloudWatch period)
+    min_samples: int = 10  # latency-like: per colour, before judging
+    min_requests: int = 100  # count-like: per colour, before judging
+    confidence: float = 0.98
+    tolerance: float = 0.1  # latency: a shift under this share of the old median is no failure
+    spread_tolerance: float = 0.5  # a spread (IQR) under 1 + this times the old one's is no failure
+    pass_score: float = 95.0
+    marginal_score: float = 75.0
+    on_marginal: str = "pause"
+    on_inconclusive: str = "pause"
+    inconclusive_limit_s: float = 600.0  # how long to wait for enough data
+
+
+def analysis_from_json(d: Mapping[str, Any] | None) -> AnalysisSettings | None:
+    """The settings back from their JSON form in a deployment record."""
+    if not d:
+        return None
+    metrics = tuple(AnalysisMetric(**m) for m in d.get("metrics", ()))
+    return AnalysisSettings(**{**d, "metrics": metrics})
+
+
+@dataclass(frozen=True)
 class LocalSettings:
     app: str = "examples/app"  # directory holding the WSGI app
     wsgi: str = "app:application"
@@ -150,6 +210,7 @@ class Environment:
     bake_time_s: float = 0.0
     alarms: tuple[str, ...] = ()
     metrics: MetricThresholds = MetricThresholds()
+    analysis: AnalysisSettings | None = None  # None: no `analysis:` key, no judging
     promotion: str = "auto"
     gate: str = "before-full"
     scale_down_delay_s: float = 0.0

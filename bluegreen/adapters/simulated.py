@@ -15,7 +15,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,9 +33,11 @@ from bluegreen.ports import (
     HealthState,
     Platform,
     ProvisionResult,
+    Samples,
     SmokeResult,
     TargetHealth,
 )
+from bluegreen.settings import AnalysisMetric
 
 T = TypeVar("T")
 
@@ -53,6 +55,8 @@ class Faults:
     fail_calls: dict[str, int] = field(default_factory=dict)  # method name -> failures to raise
     old_colour_headroom: bool = True
     forwarding_rule: str = ""  # a listener rule outside bluegreen that still forwards to the old colour
+    # version -> metric -> {values: [...], errors: n, requests: n}: what the canary analysis reads
+    analysis_samples: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
 
 
 @dataclass
@@ -165,6 +169,23 @@ class World:
     def evaluate(self, colour: Colour, since: float | None = None) -> AlarmCheck:
         return AlarmCheck(tuple(self.firing(colour)), tuple(self.faults.alarm_notes))
 
+    def samples(
+        self, colour: Colour, metrics: Sequence[AnalysisMetric], start: float, end: float, interval_s: float
+    ) -> Mapping[str, Samples]:
+        """The samples configured for the version the colour runs (the window does not matter here)."""
+        self._maybe_fail("samples")
+        version = self.colours.get(colour.value, {}).get("version", "")
+        data = self.faults.analysis_samples.get(version, {})
+        return {
+            m.name: Samples(
+                values=tuple(float(v) for v in data[m.name].get("values", ())),
+                errors=int(data[m.name].get("errors", 0)),
+                requests=int(data[m.name].get("requests", 0)),
+            )
+            for m in metrics
+            if m.name in data
+        }
+
     # -- persistence ---------------------------------------------------------------
     def to_json(self) -> str:
         d = {
@@ -192,7 +213,7 @@ class World:
 
 def world_platform(world: World) -> Platform:
     """The in-memory world as a Platform (it implements every port itself)."""
-    return Platform("simulated", world, world, world, world, world, world)
+    return Platform("simulated", world, world, world, world, world, world, world)
 
 
 class FileWorld:
@@ -246,7 +267,12 @@ class FileWorld:
     def evaluate(self, colour: Colour, since: float | None = None) -> AlarmCheck:
         return self._call(lambda w: w.evaluate(colour, since))
 
+    def samples(
+        self, colour: Colour, metrics: Sequence[AnalysisMetric], start: float, end: float, interval_s: float
+    ) -> Mapping[str, Samples]:
+        return self._call(lambda w: w.samples(colour, metrics, start, end, interval_s))
+
 
 def file_platform(path: Path) -> Platform:
     fw = FileWorld(path)
-    return Platform("simulated", fw, fw, fw, fw, fw, fw)
+    return Platform("simulated", fw, fw, fw, fw, fw, fw, fw)

@@ -12,6 +12,7 @@ import urllib.request
 from typing import Any
 
 from bluegreen.model import Record, weights_json
+from bluegreen.reporting import analysis_summary
 
 log = logging.getLogger("bluegreen.webhook")
 
@@ -28,6 +29,7 @@ def payload(event: str, record: Record, message: str) -> dict[str, Any]:
         "phase": record.phase.value,
         "status": record.status.value,
         "weights": weights_json(record.weights),
+        "analysis": analysis_summary(record),  # the last canary analysis, or None
     }
 
 

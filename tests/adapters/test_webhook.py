@@ -86,3 +86,31 @@ def test_an_unreachable_webhook_never_fails_the_deployment(tmp_path: Path) -> No
         dead = f"http://127.0.0.1:{s.getsockname()[1]}/"
     rec = engine(tmp_path, WebhookNotifier(dead, timeout_s=0.5), World()).deploy("web", "v1")
     assert rec.status.value == "succeeded"
+
+
+def test_each_analysis_verdict_is_posted_with_its_numbers(
+    tmp_path: Path, receiver: tuple[str, list[dict[str, Any]]]
+) -> None:
+    from tests.core.envs import CANARY
+    from tests.core.sim import release_data
+
+    url, got = receiver
+    cfg = settings(traffic=CANARY, analysis={})
+    world = World()
+    world.faults.analysis_samples = {"v1": release_data(1), "v2": release_data(2, slower=1.3)}
+    eng = Engine(
+        config=cfg,
+        store=SqliteStore(tmp_path / "state.db"),
+        platform_for=lambda e: world_platform(world),
+        clock=FakeClock(),
+        actor=ACTOR,
+        notifier=WebhookNotifier(url),
+        poll_s=1,
+    )
+    eng.deploy("web", "v1")
+    rec = eng.deploy("web", "v2")
+    assert rec.status.value == "rolled_back"
+    (posted,) = [g for g in got if g["event"] == "analysis"]
+    assert posted["analysis"]["verdict"] == "fail" and posted["deployment_id"] == rec.id
+    rt = {m["name"]: m for m in posted["analysis"]["metrics"]}["response_time"]
+    assert rt["classification"] == "fail" and rt["new"] > rt["old"] and rt["p_value"] < 0.02

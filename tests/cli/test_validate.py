@@ -228,3 +228,57 @@ def test_aws_refuses_health_checks_aws_would_refuse(tmp_path: Path, health_check
 def test_the_same_health_check_is_fine_off_aws(tmp_path: Path) -> None:
     res = run(write(tmp_path, GOOD.replace("path: /health", "healthy_threshold: 1")), "validate")
     assert res.returncode == 0, res.stderr
+
+
+ANALYSIS = GOOD + "    analysis:\n      metrics:\n        - {name: p99, metric: TargetResponseTime, statistic: p99}\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "line", "fix"),
+    [
+        (ANALYSIS + "      confidence: 1.5\n", "environments.web.analysis.confidence", 9, "use a value in 0.5..0.9999"),
+        (ANALYSIS + "      min_samples: few\n", "environments.web.analysis.min_samples", 9, "write a number"),
+        (ANALYSIS + "      on_marginal: shrug\n", "environments.web.analysis.on_marginal", 9, "pause, rollback"),
+        (ANALYSIS + "      on_inconclusive: wait\n", "environments.web.analysis.on_inconclusive", 9, "continue"),
+        (ANALYSIS + "      inconclusive_limit: later\n", "environments.web.analysis.inconclusive_limit", 9,
+         "write seconds"),
+        (ANALYSIS + "      interval: 45s\n", "environments.web.analysis.interval", 9, "multiple of 60s"),
+        (ANALYSIS + "      marginal_score: 99\n", "environments.web.analysis.marginal_score", 9, "at or below"),
+        (ANALYSIS + "      treshold: 3\n", "environments.web.analysis.treshold", 9, "allowed keys"),
+        (ANALYSIS.replace("statistic: p99", "statistic: p99, direction: up"),
+         "environments.web.analysis.metrics[0].direction", 8, "higher, lower, either"),
+        (ANALYSIS.replace("statistic: p99", "statistic: p99, weight: heavy"),
+         "environments.web.analysis.metrics[0].weight", 8, "write a number"),
+        (ANALYSIS.replace("statistic: p99", "statistic: p99, critical: yes-please"),
+         "environments.web.analysis.metrics[0].critical", 8, "true or false"),
+        (ANALYSIS.replace("metric: TargetResponseTime, ", ""), "environments.web.analysis.metrics[0].metric", 8,
+         "exactly one of"),
+        (ANALYSIS.replace("name: p99, ", ""), "environments.web.analysis.metrics[0].name", 8, "name the metric"),
+        (ANALYSIS + "        - {name: p99, metric: TargetResponseTime}\n",
+         "environments.web.analysis.metrics[1].name", 9, "its own name"),
+        (ANALYSIS + "        - {name: errs, kind: count}\n", "environments.web.analysis.metrics[1].errors", 9,
+         "errors: NAME"),
+        (ANALYSIS + "        - {name: errs, kind: tally, errors: E}\n", "environments.web.analysis.metrics[1].kind", 9,
+         "latency, count"),
+        (GOOD + "    analysis: {metrics: []}\n", "environments.web.analysis.metrics", 6, "a list of metrics"),
+    ],
+)  # fmt: skip
+def test_bad_analysis_names_key_and_line_and_exits_2(
+    tmp_path: Path, text: str, key: str, line: int | None, fix: str
+) -> None:
+    res = run(write(tmp_path, text), "validate")
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert key in res.stderr and f"bluegreen.yaml:{line} " in res.stderr and fix in res.stderr, res.stderr
+    assert res.stderr.count("error:") == 1, res.stderr
+
+
+def test_analysis_with_defaults_and_metric_math_is_valid(tmp_path: Path) -> None:
+    text = GOOD + (
+        "    analysis:\n"
+        "      metrics:\n"
+        "        - {name: slow_share, expression: 'm1 / m2', direction: either, weight: 2}\n"
+        "        - {name: errs, kind: count, errors: HTTPCode_Target_5XX_Count, critical: true}\n"
+        "  api:\n    platform: simulated\n    analysis:\n"
+    )
+    res = run(write(tmp_path, text), "validate")
+    assert res.returncode == 0, res.stdout + res.stderr

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
 
 from bluegreen import planner
 from bluegreen.adapters.simulated import World, world_platform
@@ -132,3 +135,17 @@ class Killed(Exception):
 
 def destroys(trace: Trace) -> list[Colour]:
     return [cmd.colour for _, cmd, _ in trace.commands if isinstance(cmd, Destroy)]
+
+
+def release_data(seed: int, *, slower: float = 1.0, errors: int = 0, requests: int = 5000) -> dict[str, Any]:
+    """A release's canary analysis samples for the simulated world: an hour of skewed response times."""
+    rng = np.random.default_rng(seed)
+
+    def lat(scale: float) -> list[float]:
+        return [float(v) for v in scale * slower * np.exp(rng.normal(0, 0.25, 60))]
+
+    return {
+        "5xx_ratio": {"errors": errors, "requests": requests},
+        "response_time": {"values": lat(0.2)},
+        "response_time_p99": {"values": lat(0.6)},
+    }

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bluegreen.adapters.aws.alarms import CloudWatchAlarms
+from bluegreen.adapters.aws.analysis_source import CloudWatchAnalysisSource
 from bluegreen.adapters.aws.environment import AwsEnvironment
 from bluegreen.adapters.aws.health import AwsHealth
 from bluegreen.adapters.aws.instance_smoke import InstanceSmoke
@@ -82,4 +83,5 @@ def assemble(
             alarm_names=env.alarms,
             thresholds=env.metrics,
         ),
+        analysis=CloudWatchAnalysisSource.from_target(outputs, target),
     )
