@@ -144,8 +144,11 @@ def deploy(
 @json_option
 @click.pass_obj
 def plan(ctx: Context, environment: str, version: str, ami: str | None, strategy: str | None, json_mode: bool) -> None:
-    """Show every step, wait, gate, image and what will be destroyed. Changes nothing."""
+    """Show every step, wait, gate, image and what will be destroyed (for a release, of every wave). Changes nothing."""
     from bluegreen.model import record_to_dict
+
+    if cli_releases.is_release(ctx, environment):
+        return cli_releases.plan(ctx, environment, version, json_mode)
     from bluegreen.reporting import plan_lines
 
     printer = Printer.choose(json_mode=json_mode)
@@ -164,7 +167,10 @@ def plan(ctx: Context, environment: str, version: str, ami: str | None, strategy
 @json_option
 @click.pass_obj
 def promote(ctx: Context, environment: str, no_wait: bool, json_mode: bool) -> None:
-    """Let a deployment paused at the promotion gate continue (from any machine)."""
+    """Let a deployment paused at the promotion gate continue (a release: its gate between waves)."""
+
+    if cli_releases.is_release(ctx, environment):
+        return cli_releases.verb(ctx, environment, "promote", json_mode, wait=not no_wait)
     printer = Printer.choose(json_mode=json_mode)
     rec = _engine(ctx, printer).promote(environment, wait=not no_wait)
     _finish(printer, rec, verb="promote")
@@ -177,7 +183,10 @@ def promote(ctx: Context, environment: str, no_wait: bool, json_mode: bool) -> N
 @json_option
 @click.pass_obj
 def abort(ctx: Context, environment: str, reason: str, no_wait: bool, json_mode: bool) -> None:
-    """Roll back: all traffic to the old colour (read back), then remove the new one."""
+    """Roll back: all traffic to the old colour (read back), then remove the new one (a release: every environment in flight)."""
+
+    if cli_releases.is_release(ctx, environment):
+        return cli_releases.verb(ctx, environment, "abort", json_mode, reason=reason, wait=not no_wait)
     printer = Printer.choose(json_mode=json_mode)
     rec = _engine(ctx, printer).abort(environment, reason=reason, wait=not no_wait)
     _finish(printer, rec, verb="abort")
@@ -189,7 +198,10 @@ def abort(ctx: Context, environment: str, reason: str, no_wait: bool, json_mode:
 @json_option
 @click.pass_obj
 def resume(ctx: Context, environment: str, no_wait: bool, json_mode: bool) -> None:
-    """Continue a deployment from its record (after its process died, or when blocked)."""
+    """Continue a deployment (or a release) from its record (after its process died, or when blocked)."""
+
+    if cli_releases.is_release(ctx, environment):
+        return cli_releases.verb(ctx, environment, "resume", json_mode, wait=not no_wait)
     printer = Printer.choose(json_mode=json_mode)
     rec = _engine(ctx, printer).resume(environment, wait=not no_wait)
     _finish(printer, rec, verb="resume")
@@ -201,7 +213,10 @@ def resume(ctx: Context, environment: str, no_wait: bool, json_mode: bool) -> No
 @json_option
 @click.pass_obj
 def status(ctx: Context, environment: str, live: bool, json_mode: bool) -> None:
-    """Where ENVIRONMENT is: live colour, weights, release, deployment in progress."""
+    """Where ENVIRONMENT is: live colour, weights, release, deployment in progress (or a release's waves)."""
+
+    if cli_releases.is_release(ctx, environment):
+        return cli_releases.status(ctx, environment, json_mode)
     printer = Printer.choose(json_mode=json_mode)
     from bluegreen.reporting import status_lines
 
@@ -321,7 +336,7 @@ def _report_one(e: BluegreenError) -> None:
 
 
 # Commands of the platforms, registered from their own module.
-from bluegreen import cli_platforms  # noqa: E402,F401
+from bluegreen import cli_platforms, cli_releases  # noqa: E402,F401
 
 
 def _config_after_command(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:

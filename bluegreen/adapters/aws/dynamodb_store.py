@@ -14,6 +14,7 @@ Layout (partition key `pk`, sort key `sk`, both strings):
 - `deployment#ID` / `deployment`: a pointer from the id to the record's key,
   written with it in one transaction and never changed, so `load(id)` needs
   no environment.
+- `release#NAME` / ... and `releaseid#ID` / `release`: release records (dynamodb_releases.py).
 - `env#NAME` / `lock`: the environment lock: the deployment that holds the
   environment until it finishes, and the process (`owner`) executing it with
   a lease that it renews.
@@ -28,6 +29,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from bluegreen.adapters.aws.dynamodb_releases import ReleaseItems
 from bluegreen.adapters.aws.session import AwsTarget, api_errors, client, error_code
 from bluegreen.errors import AdapterError, ConflictError, LockedError, NotFoundError
 from bluegreen.model import Record, record_from_dict, record_to_dict
@@ -74,7 +76,7 @@ def record_from_item(item: Mapping[str, Any]) -> Record:
     return record_from_dict(json.loads(item["record"]["S"]))
 
 
-class DynamoStore:
+class DynamoStore(ReleaseItems):
     """The `Store` port on one DynamoDB table."""
 
     def __init__(self, dynamodb: Any, table: str) -> None:
