@@ -34,6 +34,11 @@ def next_command(rel: ReleaseRecord | None, name: str) -> str:
         return f"bluegreen release {name} --version VERSION"
     if rel.split:
         return f"each environment's CI job: bluegreen release {name} --version {rel.version} --only ENV"
+    paused = [
+        e for e in rel.environments if rel.entry(e).deployment_status == "paused" and not rel.entry(e).state.finished
+    ]
+    if paused and not rel.split:
+        return f"bluegreen promote {paused[0]} (paused at its own gate), then bluegreen resume {name}"
     if decide(rel).gate:
         return f"bluegreen promote {name}  (or bluegreen abort {name})"
     return f"watch it: bluegreen status {name}; continue it if its process died: bluegreen resume {name}"

@@ -61,7 +61,8 @@ def span(cfg: Path, env: str) -> tuple[float, float]:
 
 
 def test_waves_run_in_order_and_each_wave_in_parallel(tmp_path: Path) -> None:
-    cfg = write(tmp_path, {"waves": [["staging"], ["prod-us", "prod-eu", "prod-ap"]]})
+    cfg = write(tmp_path, {"waves": [["staging"], ["prod-us", "prod-eu", "prod-ap"]]}, hold="1s")
+    baseline(cfg)  # so that each deployment holds at its canary step for a second
     res = run(cfg, "release", "all", "--version", "v1")
     assert res.returncode == 0, res.stdout + res.stderr
     st = status(cfg)
@@ -186,7 +187,8 @@ def test_a_locked_environment_makes_the_release_wait_when_configured(tmp_path: P
     assert run(cfg, "deploy", "prod-us", "--version", "v0.1", "--no-wait").returncode == 0
     proc = start(cfg, "release", "all", "--version", "v1")
     try:
-        wait_for(lambda: envs(cfg)["prod-us"]["note"].startswith("waiting: environment prod-us is held by"), 30)
+        held_by = "waiting: environment prod-us is held by"
+        wait_for(lambda: envs(cfg).get("prod-us", {}).get("note", "").startswith(held_by), 30, "the release waiting")
         assert run(cfg, "promote", "prod-us").returncode == 0  # the holder finishes; the release goes on
         wait_for(lambda: envs(cfg)["prod-us"]["deployment"] is not None, 30, "the release's deployment")
         dep = envs(cfg)["prod-us"]["deployment"]["id"]
@@ -238,3 +240,18 @@ def test_bad_releases_are_exit_2_naming_the_key_and_change_nothing(tmp_path: Pat
         res = run(cfg, "release", "all", "--version", "v1")
         assert res.returncode == 2 and key in res.stderr, res.stderr
         assert not (tmp_path / ".bluegreen").exists()
+
+
+def test_an_environment_paused_at_its_own_gate_is_promoted_then_the_release_resumed(tmp_path: Path) -> None:
+    cfg = write(tmp_path, {"waves": [["staging"], ["prod-us"]]}, promotion="manual")
+    baseline(cfg)  # first deploys have no gate
+    res = run(cfg, "release", "all", "--version", "v1", "--no-wait")
+    assert res.returncode == 0, res.stdout + res.stderr
+    st = status(cfg)
+    assert st["environments"][0]["deployment"]["status"] == "paused" and st["environments"][1]["state"] == "pending"
+    assert st["next"] == "bluegreen promote staging (paused at its own gate), then bluegreen resume all"
+    assert run(cfg, "promote", "staging", "--no-wait").returncode == 0
+    wait_for(lambda: status(cfg)["environments"][0]["deployment"]["status"] == "succeeded", 30, "staging done")
+    res = run(cfg, "resume", "all", "--no-wait")  # prod-us pauses at its own gate in turn
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert envs(cfg)["staging"]["state"] == "succeeded" and envs(cfg)["prod-us"]["deployment"]["status"] == "paused"
