@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING
 
 import click
 
-from bluegreen import cli_init, cli_platforms
+from bluegreen import cli_init, cli_platforms, cli_releases
 from bluegreen import config as config_mod
-from bluegreen.cli_context import Context, F, json_option
+from bluegreen.cli_context import Context, F, engine_for, json_option
 from bluegreen.errors import (
     EXIT_BAD_INPUT,
     EXIT_OK,
@@ -57,10 +57,7 @@ def cli(ctx: click.Context, config_path: str, verbose: bool) -> None:
     ctx.obj = Context(config_path, verbose)
 
 
-def _engine(ctx: Context, printer: Printer):  # type: ignore[no-untyped-def]
-    from bluegreen.factory import build_engine
-
-    return build_engine(ctx.config, on_event=printer.event, on_wait=printer.wait, on_progress=printer.progress)
+_engine = engine_for
 
 
 def _finish(printer: Printer, rec: Record, *, verb: str) -> None:
@@ -130,8 +127,11 @@ def deploy(
 @json_option
 @click.pass_obj
 def plan(ctx: Context, environment: str, version: str, ami: str | None, strategy: str | None, json_mode: bool) -> None:
-    """Show every step, wait, gate, image and what will be destroyed. Changes nothing."""
+    """Show every step, wait, gate, image and what will be destroyed (for a release, of every wave). Changes nothing."""
     from bluegreen.model import record_to_dict
+
+    if cli_releases.is_release(ctx, environment):
+        return cli_releases.plan(ctx, environment, version, json_mode)
     from bluegreen.reporting import plan_lines
 
     printer = Printer.choose(json_mode=json_mode)
@@ -150,7 +150,10 @@ def plan(ctx: Context, environment: str, version: str, ami: str | None, strategy
 @json_option
 @click.pass_obj
 def promote(ctx: Context, environment: str, no_wait: bool, json_mode: bool) -> None:
-    """Let a deployment paused at the promotion gate continue (from any machine)."""
+    """Let a deployment paused at the promotion gate continue (a release: its gate between waves)."""
+
+    if cli_releases.is_release(ctx, environment):
+        return cli_releases.verb(ctx, environment, "promote", json_mode, wait=not no_wait)
     printer = Printer.choose(json_mode=json_mode)
     rec = _engine(ctx, printer).promote(environment, wait=not no_wait)
     _finish(printer, rec, verb="promote")
@@ -163,7 +166,10 @@ def promote(ctx: Context, environment: str, no_wait: bool, json_mode: bool) -> N
 @json_option
 @click.pass_obj
 def abort(ctx: Context, environment: str, reason: str, no_wait: bool, json_mode: bool) -> None:
-    """Roll back: all traffic to the old colour (read back), then remove the new one."""
+    """Roll back: all traffic to the old colour (read back), then remove the new one (a release: every environment in flight)."""
+
+    if cli_releases.is_release(ctx, environment):
+        return cli_releases.verb(ctx, environment, "abort", json_mode, reason=reason, wait=not no_wait)
     printer = Printer.choose(json_mode=json_mode)
     rec = _engine(ctx, printer).abort(environment, reason=reason, wait=not no_wait)
     _finish(printer, rec, verb="abort")
@@ -175,9 +181,11 @@ def abort(ctx: Context, environment: str, reason: str, no_wait: bool, json_mode:
 @json_option
 @click.pass_obj
 def resume(ctx: Context, environment: str, no_wait: bool, json_mode: bool) -> None:
-    """Continue a deployment from its record (after its process died, or when blocked)."""
+    """Continue a deployment (or a release) from its record (after its process died, or when blocked)."""
     from bluegreen.factory import clean_leftover_tools
 
+    if cli_releases.is_release(ctx, environment):
+        return cli_releases.verb(ctx, environment, "resume", json_mode, wait=not no_wait)
     printer = Printer.choose(json_mode=json_mode)
     clean_leftover_tools(ctx.config, lambda text: printer.line(f"  {text}"))
     rec = _engine(ctx, printer).resume(environment, wait=not no_wait)
@@ -202,7 +210,10 @@ def resume(ctx: Context, environment: str, no_wait: bool, json_mode: bool) -> No
 @json_option
 @click.pass_obj
 def status(ctx: Context, environment: str, live: bool, watch: bool, interval: float, json_mode: bool) -> None:
-    """Where ENVIRONMENT is: live colour, weights, release, deployment in progress."""
+    """Where ENVIRONMENT is: live colour, weights, release, deployment in progress (or a release's waves)."""
+
+    if cli_releases.is_release(ctx, environment):
+        return cli_releases.status(ctx, environment, json_mode)
     printer = Printer.choose(json_mode=json_mode)
     from bluegreen.reporting import status_lines
 
@@ -385,8 +396,8 @@ def _report_one(e: BluegreenError) -> None:
         click.echo(f"  next:  {e.hint}", err=True)
 
 
-# Commands of the platforms, and `init`, defined in their own modules.
-for _command in (*cli_platforms.COMMANDS, *cli_init.COMMANDS):
+# Commands of the platforms, releases and `init`, defined in their own modules.
+for _command in (*cli_platforms.COMMANDS, *cli_releases.COMMANDS, *cli_init.COMMANDS):
     cli.add_command(_command)
 
 

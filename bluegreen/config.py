@@ -19,6 +19,7 @@ import yaml
 
 from bluegreen.config_analysis import AnalysisRules
 from bluegreen.config_aws import InstanceAndAwsRules
+from bluegreen.config_releases import ReleaseRules
 from bluegreen.errors import ConfigError, ConfigErrors
 from bluegreen.settings import (
     BACKENDS,
@@ -136,7 +137,7 @@ def _line_index(node: yaml.Node | None, prefix: str = "") -> dict[str, int]:
     return out
 
 
-class _Loader(InstanceAndAwsRules, AnalysisRules):
+class _Loader(InstanceAndAwsRules, AnalysisRules, ReleaseRules):
     """The sections of the file, each into its settings; `config` raises every problem at the end."""
 
     # the file --------------------------------------------------------------------
@@ -158,6 +159,7 @@ class _Loader(InstanceAndAwsRules, AnalysisRules):
             state=state,
             aws=aws,
             webhook=self.str_("notify.webhook", n.get("webhook"), ""),
+            releases=self.releases(top.get("releases"), envs),
         )
         if len(self.problems) == 1:
             raise self.problems[0]

@@ -170,7 +170,9 @@ class Engine:
         strategy: str | None = None,
         wait: bool = True,
         force_bake: bool = False,
+        on_created: Callable[[Record], None] = lambda rec: None,
     ) -> Record:
+        """`on_created`: told the new record once it is stored, before anything runs (a release records its id)."""
         env = self.config.environment(environment)
         holder = self.active(environment)
         if holder is not None:
@@ -182,6 +184,7 @@ class Engine:
         runner = self._runner(env)  # builds the adapters: fails here, before any write
         self.store.acquire(environment, rec.id, self.owner, self.clock.now(), self.lease_s)
         rec = self.store.create(rec)
+        on_created(rec)
         self.on_event(rec, rec.events[-1])
         if self.notifier is not None:
             self.notifier.notify("deployment_started", rec, rec.events[-1].message)
@@ -202,6 +205,11 @@ class Engine:
         rec = self.require_active(environment, "abort")
         rec = self._update(rec, lambda r: request_abort(r, self.actor, self.clock.now(), reason))
         return self._run_or_follow(rec, wait=wait)
+
+    def request_abort(self, environment: str, *, reason: str = "") -> Record:
+        """Record an abort for the process that runs the deployment to carry out (it notices within a poll)."""
+        rec = self.require_active(environment, "abort")
+        return self._update(rec, lambda r: request_abort(r, self.actor, self.clock.now(), reason))
 
     def unlock(self, environment: str, *, reason: str) -> LockInfo | None:
         if not reason.strip():

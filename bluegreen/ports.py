@@ -46,6 +46,7 @@ from typing import Any, Protocol
 
 from bluegreen.errors import LockedError
 from bluegreen.model import Colour, Record, Release, Weights
+from bluegreen.release_record import ReleaseRecord
 from bluegreen.settings import AnalysisMetric
 
 # -- values the ports return -------------------------------------------------
@@ -333,6 +334,21 @@ class Store(Protocol):
         ...
 
     def lock_info(self, environment: str) -> LockInfo | None: ...
+
+    # Release records (many environments through waves): written conditionally on `revision` as well.
+    def create_release(self, release: ReleaseRecord) -> ReleaseRecord:
+        """Insert a new release record (revision 1); ConflictError if its id exists."""
+        ...
+
+    def load_release(self, release_id: str) -> ReleaseRecord: ...
+
+    def save_release(self, release: ReleaseRecord) -> ReleaseRecord:
+        """Write if the stored revision equals `release.revision`; ConflictError otherwise."""
+        ...
+
+    def releases(self, name: str, limit: int = 20) -> list[ReleaseRecord]:
+        """The releases of that name, newest first."""
+        ...
 
     def break_lock(self, environment: str) -> LockInfo | None:
         """Free the environment whoever holds it; returns what was there."""

@@ -34,6 +34,8 @@ DIRECTIONS = ("higher", "lower", "either")  # which way is worse
 ANALYSIS_ACTIONS = ("pause", "rollback")  # marginal; inconclusive also takes "continue"
 INCONCLUSIVE_ACTIONS = ("pause", "rollback", "continue")
 ALB_NAMESPACE = "AWS/ApplicationELB"
+ON_FAILURE = ("rollback-wave", "finish-wave")  # a release's wave when one of its environments fails
+WHEN_LOCKED = ("fail", "wait")  # a release's environment held by another deployment
 
 
 @dataclass(frozen=True)
@@ -219,6 +221,22 @@ class Environment:
 
 
 @dataclass(frozen=True)
+class ReleaseSettings:
+    """A release: the same version through ordered waves of environments, each wave's in parallel."""
+
+    name: str = field(metadata={"key": None})
+    waves: tuple[tuple[str, ...], ...] = ()
+    parallelism: int = 0  # environments of a wave at once; 0 (the default when unset): the whole wave
+    on_failure: str = ON_FAILURE[0]  # rollback-wave: abort the rest of the wave; finish-wave: let it finish
+    when_locked: str = WHEN_LOCKED[0]  # an environment held by another deployment: fail now, or wait for it
+    lock_wait_s: float = 600.0  # with `when_locked: wait`, how long before failing
+    promotion: str = "auto"  # manual: pause between waves until `bluegreen promote NAME`
+
+    def wave_of(self, environment: str) -> int:
+        return next(i for i, wave in enumerate(self.waves) if environment in wave)
+
+
+@dataclass(frozen=True)
 class StateSettings:
     backend: str = "sqlite"
     path: Path = Path(".bluegreen")  # local state directory (sqlite, sandbox, terraform)
@@ -247,6 +265,7 @@ class Config:
     state: StateSettings = StateSettings()
     aws: AwsSettings = AwsSettings()
     webhook: str = field(default="", metadata={"key": "notify"})  # `notify: {webhook: URL}`
+    releases: Mapping[str, ReleaseSettings] = field(default_factory=dict)
 
     def environment(self, name: str) -> Environment:
         if name not in self.environments:
@@ -257,6 +276,10 @@ class Config:
                 hint=f"use one of: {known}" + did_you_mean(name, self.environments),
             )
         return self.environments[name]
+
+    def release(self, name: str) -> ReleaseSettings | None:
+        """The release of that name, or None: the name is an environment's (or nothing's)."""
+        return self.releases.get(name)
 
     @property
     def base_dir(self) -> Path:

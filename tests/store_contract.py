@@ -27,6 +27,7 @@ import pytest
 from bluegreen.errors import ConflictError, LockedError, NotFoundError
 from bluegreen.model import Actor, Colour, Phase, Record, Release, Status, Step, StepKind, Weights, record_to_dict
 from bluegreen.ports import LockInfo, Store
+from bluegreen.release_record import EnvEntry, EnvState, ReleaseRecord, ReleaseStatus
 
 StoreFactory = Callable[[], Store]
 
@@ -283,6 +284,56 @@ class StoreContract:
             assert results == ["refused", "won"], env
             info = make_store().lock_info(env)
             assert info is not None and outcomes[(env, info.deployment_id)] == "won"
+
+    # -- release records ------------------------------------------------------------
+    def test_a_release_record_survives_whole(self, store: Store) -> None:
+        rel = new_release("all-prod-v1-1").with_entry("staging", state=EnvState.RUNNING, deployment_id="d-9")
+        rel = rel.with_event(T0 + 1, "release_started", "started").replace(promoted=(1,), abort_requested="why")
+        created = store.create_release(rel)
+        assert created.revision == 1
+        assert store.load_release(rel.id) == created
+
+    def test_a_release_id_is_created_once(self, store: Store) -> None:
+        store.create_release(new_release("r-1"))
+        with pytest.raises(ConflictError):
+            store.create_release(new_release("r-1"))
+
+    def test_an_unknown_release(self, store: Store) -> None:
+        with pytest.raises(NotFoundError):
+            store.load_release("nope")
+
+    def test_release_saves_are_conditional(self, make_store: StoreFactory) -> None:
+        a, b = make_store(), make_store()
+        rel = a.create_release(new_release("r-1"))
+        saved = a.save_release(rel.with_entry("staging", state=EnvState.SUCCEEDED))
+        assert saved.revision == 2
+        with pytest.raises(ConflictError):
+            b.save_release(rel.replace(status=ReleaseStatus.ABORTED))
+        assert b.load_release("r-1").entry("staging").state is EnvState.SUCCEEDED
+
+    def test_releases_newest_first_by_name(self, store: Store) -> None:
+        store.create_release(new_release("r-1"))
+        store.create_release(new_release("r-2", created_at=T0 + 5))
+        store.create_release(new_release("o-1", name="other"))
+        assert [r.id for r in store.releases("all-prod")] == ["r-2", "r-1"]
+        assert [r.id for r in store.releases("all-prod", limit=1)] == ["r-2"]
+        assert store.releases("nothing") == []
+
+
+def new_release(release_id: str, *, name: str = "all-prod", created_at: float = T0) -> ReleaseRecord:
+    return ReleaseRecord(
+        id=release_id,
+        name=name,
+        version="v1.4.2",
+        waves=(("staging",), ("prod-us", "prod-eu")),
+        parallelism=0,
+        on_failure="rollback-wave",
+        promotion="manual",
+        started_by=Actor(user="ada", host="build-7", pid=4242),
+        created_at=created_at,
+        updated_at=created_at,
+        envs={"prod-us": EnvEntry(state=EnvState.PENDING)},
+    )
 
 
 def written_before_the_rename(record: Record, revision: int) -> dict[str, Any]:

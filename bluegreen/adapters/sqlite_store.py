@@ -18,6 +18,7 @@ from pathlib import Path
 from bluegreen.errors import AdapterError, ConflictError, LockedError, NotFoundError
 from bluegreen.model import Record, record_from_dict, record_to_dict
 from bluegreen.ports import LockInfo
+from bluegreen.release_record import ReleaseRecord, release_from_dict, release_to_dict
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS deployments (
@@ -35,6 +36,14 @@ CREATE TABLE IF NOT EXISTS locks (
     acquired_at REAL NOT NULL,
     lease_until REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS releases (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    version INTEGER NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS releases_name ON releases (name, created_at);
 """
 
 
@@ -116,6 +125,48 @@ class SqliteStore:
             ).fetchall()
         return [_load(body).replace(revision=v) for v, body in rows]
 
+    # -- release records ----------------------------------------------------------
+    def create_release(self, release: ReleaseRecord) -> ReleaseRecord:
+        stored = release.replace(revision=1)
+        with self._tx() as db:
+            try:
+                db.execute(
+                    "INSERT INTO releases (id, name, created_at, version, body) VALUES (?, ?, ?, 1, ?)",
+                    (release.id, release.name, release.created_at, _dump_release(stored)),
+                )
+            except sqlite3.IntegrityError:
+                raise ConflictError(f"release {release.id} already exists", where=str(self.path)) from None
+        return stored
+
+    def load_release(self, release_id: str) -> ReleaseRecord:
+        with self._tx() as db:
+            row = db.execute("SELECT version, body FROM releases WHERE id = ?", (release_id,)).fetchone()
+        if row is None:
+            raise NotFoundError(f"no release {release_id}", where=str(self.path), hint="see: bluegreen status NAME")
+        return release_from_dict(json.loads(row[1])).replace(revision=row[0])
+
+    def save_release(self, release: ReleaseRecord) -> ReleaseRecord:
+        stored = release.replace(revision=release.revision + 1)
+        with self._tx() as db:
+            cur = db.execute(
+                "UPDATE releases SET version = ?, body = ? WHERE id = ? AND version = ?",
+                (stored.revision, _dump_release(stored), release.id, release.revision),
+            )
+            if cur.rowcount != 1:
+                raise ConflictError(
+                    f"release {release.id} was changed by another process (expected revision {release.revision})",
+                    where=str(self.path),
+                )
+        return stored
+
+    def releases(self, name: str, limit: int = 20) -> list[ReleaseRecord]:
+        with self._tx() as db:
+            rows = db.execute(
+                "SELECT version, body FROM releases WHERE name = ? ORDER BY created_at DESC, id DESC LIMIT ?",
+                (name, limit),
+            ).fetchall()
+        return [release_from_dict(json.loads(body)).replace(revision=v) for v, body in rows]
+
     # -- the lock -----------------------------------------------------------------
     def acquire(self, environment: str, deployment_id: str, owner: str, now: float, lease_s: float) -> LockInfo:
         with self._tx() as db:
@@ -179,6 +230,10 @@ def _lock_row(db: sqlite3.Connection, environment: str) -> LockInfo | None:
 
 def _dump(record: Record) -> str:
     return json.dumps(record_to_dict(record), sort_keys=True)
+
+
+def _dump_release(release: ReleaseRecord) -> str:
+    return json.dumps(release_to_dict(release), sort_keys=True)
 
 
 def _load(body: str) -> Record:

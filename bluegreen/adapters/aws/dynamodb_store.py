@@ -14,6 +14,7 @@ Layout (partition key `pk`, sort key `sk`, both strings):
 - `deployment#ID` / `deployment`: a pointer from the id to the record's key,
   written with it in one transaction and never changed, so `load(id)` needs
   no environment.
+- `release#NAME` / ... and `releaseid#ID` / `release`: release records (dynamodb_releases.py).
 - `env#NAME` / `lock`: the environment lock: the deployment that holds the
   environment until it finishes, and the process (`owner`) executing it with
   a lease that it renews.
@@ -55,6 +56,7 @@ from bluegreen.adapters.aws.dynamodb_items import (
     record_sort_key,
     s,
 )
+from bluegreen.adapters.aws.dynamodb_releases import ReleaseItems
 from bluegreen.adapters.aws.session import AwsTarget, api_errors, client, error_code
 from bluegreen.errors import AdapterError, ConflictError, LockedError, NotFoundError
 from bluegreen.model import Record, record_to_dict
@@ -70,7 +72,7 @@ KEEP_EVENTS = 20  # the newest events always stay in the record item
 HISTORY_PAGE = 100
 
 
-class DynamoStore:
+class DynamoStore(ReleaseItems):
     """The `Store` port on one DynamoDB table."""
 
     def __init__(self, dynamodb: Any, table: str, *, page_size: int = HISTORY_PAGE) -> None:
