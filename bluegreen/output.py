@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from bluegreen.model import Event, Record
+from bluegreen.model import Event, Phase, Record
 
 STYLES = {
     "rollback_started": "bold red",
@@ -31,6 +31,15 @@ QUIET = frozenset({"command_finished"})
 
 def clock_text(at: float) -> str:
     return time.strftime("%H:%M:%S", time.localtime(at))
+
+
+def _doing(rec: Record) -> str:
+    """What a deployment waits on; a rollback keeps the step it left, which it no longer does."""
+    if rec.phase is Phase.ROLLBACK_TRAFFIC:
+        return f"rolling back: all traffic to {rec.from_colour}"
+    if rec.phase is Phase.DECOMMISSION:
+        return f"rolling back: removing {rec.to_colour}"
+    return rec.step.describe() if rec.step else rec.phase.value
 
 
 @dataclass
@@ -69,7 +78,7 @@ class Printer:
     def wait(self, rec: Record, until: float) -> None:
         """Progress during long waits: a spinner on a terminal, a line every 30 s elsewhere."""
         left = max(0.0, until - time.time())
-        what = rec.note or (rec.step.describe() if rec.step else rec.phase.value)
+        what = rec.note or _doing(rec)
         if self.mode == "rich":
             text = f"{rec.environment}: {what} ({left:.0f}s)"
             if self._status is None:
