@@ -71,10 +71,16 @@ def _finish(printer: Printer, rec: Record, *, verb: str) -> None:
     else:
         printer.line(f"deployment {rec.id}: {rec.status.value} (phase {rec.phase.value})")
         if rec.failure:
-            printer.line(f"  reason: {rec.failure}")
+            printer.line(f"  reason: {_headline(rec.failure, rec.environment)}")
         if rec.status not in (Status.SUCCEEDED,):
             printer.line(f"  next: {next_action(rec, rec.environment)}")
     sys.exit(code)
+
+
+def _headline(failure: str, environment: str) -> str:
+    """The first line of a failure: the events above said it whole (a tool's error runs to many lines)."""
+    first, _, rest = failure.partition("\n")
+    return f"{first.rstrip(':')} (in full above and in: bluegreen status {environment})" if rest.strip() else first
 
 
 def exit_code_for(rec: Record, verb: str) -> int:

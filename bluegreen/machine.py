@@ -65,6 +65,7 @@ from bluegreen.step_rules import (
     health_data,
     holding,
     poll_interval,
+    promoter,
     reason_suffix,
     settled,
     step_label,
@@ -217,25 +218,27 @@ POLL_OBSERVATIONS = (HealthPolled, AlarmsChecked, DrainChecked, Analysed)
 
 
 def _on_failure(rec: Record, name: str, error: str, now: float) -> Record:
-    rec = rec.with_event(now, "command_failed", f"{name} failed: {error}")
     if rec.in_rollback or rec.phase is Phase.RETIRE or name in POLL_NAMES:
         # Going back, finishing, or merely looking must not give up at the first error.
+        rec = rec.with_event(now, "command_failed", f"{name} failed: {error}")
         attempts = rec.attempts + 1
         if attempts < ROLLBACK_ATTEMPTS:
             return rec.replace(attempts=attempts, next_check_at=now + RETRY_BACKOFF_S * attempts)
         if rec.in_rollback or rec.phase is Phase.RETIRE:
             return _stuck(rec, now, error)
+    # One event says it (a tool's error is long): the rollback and its reason.
     return _begin_rollback(rec, now, f"{step_label(rec)} failed: {error}")
 
 
 def _stuck(rec: Record, now: float, error: str) -> Record:
     env = rec.environment
     if rec.in_rollback:
-        where = (
-            f"traffic is back on {rec.from_colour}, but removing {rec.to_colour} failed"
-            if rec.phase is Phase.DECOMMISSION
-            else f"traffic could not be restored to {rec.from_colour}"
-        )
+        if rec.phase is not Phase.DECOMMISSION:
+            where = f"traffic could not be restored to {rec.from_colour}"
+        elif rec.from_colour is None:  # a first deployment: no traffic to bring back
+            where = f"removing {rec.to_colour} failed"
+        else:
+            where = f"traffic is back on {rec.from_colour}, but removing {rec.to_colour} failed"
         note = f"rollback incomplete: {where}: {error}. Fix it, then run: bluegreen abort {env}"
         return rec.replace(status=Status.ROLLBACK_INCOMPLETE, note=note).with_event(now, "rollback_incomplete", note)
     note = f"retiring {rec.from_colour} failed: {error}. Fix it, then run: bluegreen resume {env}"
@@ -315,7 +318,8 @@ def _on_destroyed(rec: Record, now: float) -> Record:
     if rec.in_rollback:
         slots = {k: v for k, v in rec.slots.items() if k != rec.to_colour.value}
         rec = rec.replace(phase=Phase.ROLLED_BACK, status=Status.ROLLED_BACK, slots=slots, note="")
-        return rec.with_event(now, "rolled_back", f"rolled back: {rec.to_colour} removed, {rec.from_colour} serves")
+        serves = f", {rec.from_colour} serves" if rec.from_colour is not None else ""
+        return rec.with_event(now, "rolled_back", f"rolled back: {rec.to_colour} removed{serves}")
     assert rec.from_colour is not None
     slots = {k: v for k, v in rec.slots.items() if k != rec.from_colour.value}
     return _advance(rec.replace(slots=slots), now, f"{rec.from_colour} retired")
@@ -475,14 +479,10 @@ def _analyse(rec: Record, now: float) -> Decision:
     if rec.analysis_hold:
         if rec.promote is not None:
             rec = rec.replace(promote=None)
-            return _next(_advance(rec, now, f"promoted past the analysis by {_by(rec)}"), now)
+            return _next(_advance(rec, now, f"promoted past the analysis by {promoter(rec)}"), now)
         return Decision(rec, AwaitPromotion())
     new_window, old_window = windows(rec, now)
     return _issue(rec, Analyse(rec.to_colour, old, new_window, old_window, settings), now)
-
-
-def _by(rec: Record) -> str:
-    return rec.promote.by.describe() if rec.promote is not None else "?"
 
 
 def _issue(rec: Record, cmd: Command, now: float) -> Decision:

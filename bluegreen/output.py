@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
 
-from bluegreen.model import Event, Record
+from bluegreen.model import Event, Phase, Record
 from bluegreen.timeline import QUIET
 
 if TYPE_CHECKING:
@@ -19,6 +19,15 @@ if TYPE_CHECKING:
 
 def clock_text(at: float) -> str:
     return time.strftime("%H:%M:%S", time.localtime(at))
+
+
+def _doing(rec: Record) -> str:
+    """What a deployment waits on; a rollback keeps the step it left, which it no longer does."""
+    if rec.phase is Phase.ROLLBACK_TRAFFIC:
+        return f"rolling back: all traffic to {rec.from_colour}"
+    if rec.phase is Phase.DECOMMISSION:
+        return f"rolling back: removing {rec.to_colour}"
+    return rec.step.describe() if rec.step else rec.phase.value
 
 
 @dataclass
@@ -61,7 +70,7 @@ class Printer:
         if self.mode == "rich":
             self._show_record(rec)
             return
-        what = rec.note or (rec.step.describe() if rec.step else rec.phase.value)
+        what = rec.note or _doing(rec)
         last_what, last_at = self._last_wait
         now = time.time()
         if what != last_what or now - last_at >= 30:

@@ -171,11 +171,20 @@ def execute(platform: Platform, cmd: Command, seq: int) -> Observation:
                 p.provisioner.destroy(c)
                 return Destroyed(seq)
     except BluegreenError as e:
-        return Failed(seq, e.what + (f" ({e.where})" if e.where else ""))
+        return Failed(seq, failure_text(e))
     except Exception as e:  # a bug in an adapter must still roll the deployment back
         log.error("unexpected error in %s:\n%s", type(cmd).__name__, traceback.format_exc())
         return Failed(seq, f"unexpected {type(e).__name__}: {e}")
     raise AssertionError(f"no handler for {cmd!r}")
+
+
+def failure_text(e: BluegreenError) -> str:
+    """What the record keeps of an adapter's error: what, where, and what to do about it."""
+    text = e.what
+    if e.where:
+        # After a tool's own multi-line words, a parenthesis would read as part of them.
+        text += f"\nwhere: {e.where}" if "\n" in text else f" ({e.where})"
+    return text + (f"\nnext: {e.hint}" if e.hint else "")
 
 
 # Events the outside world hears about (webhook).

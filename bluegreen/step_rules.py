@@ -87,3 +87,8 @@ def settled(rec: Record, issued_at: float) -> bool:
 
 def reason_suffix(reason: str) -> str:
     return f": {reason}" if reason else ""
+
+
+def promoter(rec: Record) -> str:
+    """Who passed the gate, for the event that says so."""
+    return rec.promote.by.describe() if rec.promote is not None else "?"

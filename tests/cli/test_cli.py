@@ -148,16 +148,17 @@ def test_rollback_incomplete_exits_4_then_abort_finishes_it(tmp_path: Path) -> N
 
 @pytest.mark.parametrize("phase", ["wait_healthy", "shift", "observe", "retire"])
 def test_kill_9_then_resume(tmp_path: Path, phase: str) -> None:
-    # Each phase lasts seconds, so a status poll on a busy machine cannot miss it.
+    # Each phase lasts seconds, so a status poll on a busy machine cannot miss it: a `status`
+    # process can take seconds to start there, so waiting for health lasts 15 s (within a 60 s deadline).
     cfg = write_config(
         tmp_path,
         traffic={**CANARY, "steps": [{"weight": 10, "wait": "4s"}, {"weight": 50, "wait": "4s"}]},
         bake_time="5s",
         scale_down_delay="5s",
-        health_check={"interval": "500ms", "timeout": "100ms", "healthy_threshold": 2, "deadline": "30s"},
+        health_check={"interval": "500ms", "timeout": "100ms", "healthy_threshold": 2, "deadline": "60s"},
     )
     assert run(cfg, "deploy", "web", "--version", "v1").returncode == 0
-    set_faults(cfg, healthy_after_polls=10)
+    set_faults(cfg, healthy_after_polls=30 if phase == "wait_healthy" else 10)
     proc = start(cfg, "deploy", "web", "--version", "v2")
     try:
         wait_for(lambda: (status(cfg)["deployment"] or {}).get("phase") == phase, what=f"phase {phase}")

@@ -415,3 +415,38 @@ def test_a_rule_still_forwarding_to_the_old_colour_blocks_retiring_until_resumed
     assert rec.status is Status.SUCCEEDED and rec.drained
     drains = [e.message for e in rec.events if e.kind == "drain"]
     assert drains[-2:] == ["blue serves nothing", "blue drained"]
+
+
+def test_a_failed_step_is_told_once_and_a_first_deploy_rolls_back_to_nothing(tmp_path: Path) -> None:
+    from bluegreen.adapters.simulated import World
+
+    world = World()
+    world.faults.fail_calls = {"provision": 1}
+    rec = drive(new_record(environment(), "v1", live=None), world, FakeClock())
+    assert (rec.status, rec.to_colour, rec.from_colour) == (Status.ROLLED_BACK, BLUE, None)
+    # A tool's error runs to many lines: one event carries it (the rollback's reason), not two.
+    told = [e.kind for e in rec.events if "simulated failure of provision" in e.message]
+    assert told == ["rollback_started"]
+    assert rec.events[-1].message == "rolled back: blue removed"
+
+
+def test_a_first_deploy_whose_new_colour_cannot_be_removed_names_no_old_colour(tmp_path: Path) -> None:
+    from bluegreen.adapters.simulated import World
+
+    world = World()
+    world.faults.fail_calls = {"provision": 1, "destroy": 50}
+    rec = drive(new_record(environment(), "v1", live=None), world, FakeClock())
+    assert rec.status is Status.ROLLBACK_INCOMPLETE
+    assert rec.note.startswith("rollback incomplete: removing blue failed: simulated failure of destroy"), rec.note
+    assert "None" not in rec.note
+
+
+def test_a_tool_error_is_recorded_with_where_and_what_to_do() -> None:
+    from bluegreen.errors import ToolError
+    from bluegreen.runner import failure_text
+
+    tool = ToolError(
+        "terraform", ["terraform", "init"], 1, "Error: no provider\n\n  - /srv/mirror", where="slot x", hint="set M"
+    )
+    assert failure_text(tool).endswith("  - /srv/mirror\nwhere: slot x\nnext: set M")
+    assert failure_text(UsageError("bad", where="here")) == "bad (here)"

@@ -12,10 +12,12 @@ from __future__ import annotations
 import json
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bluegreen.adapters.terraform import MIRROR_ENV
 from tests.e2e.world import (
     ENV,
     Processes,
@@ -32,6 +34,42 @@ pytestmark = pytest.mark.slow
 
 # A canary whose 50% step holds long enough for a second process to act during it.
 LONG_HALF = {"strategy": "canary", "steps": [{"weight": 10, "wait": "1s"}, {"weight": 50, "wait": "30s"}]}
+
+
+def test_a_provider_terraform_cannot_fetch_fails_the_deploy_once_and_unlocked(sandbox: Sandbox, tmp_path: Path) -> None:
+    """A mirror without the provider: `terraform init` fails, nothing was created, the rollback has nothing to do.
+
+    First in the file, so the colour it targets has never been applied (the fresh
+    state directory a new user has); run later, its state holds nothing since
+    the colour was retired: either way the destroy has nothing to remove.
+    """
+    cfg = sandbox.config
+    before = status(cfg)
+    target = other(before["live_colour"]) if before["live_colour"] else "blue"
+    weights = sandbox.weights() if before["live_colour"] else None
+    remembered = sandbox.state_dir / "terraform" / ".provider-mirror"
+    mirror_before = remembered.read_text() if remembered.exists() else None
+    empty = tmp_path / "mirror"
+    empty.mkdir()
+
+    res = run(cfg, "deploy", ENV, "--version", "no-provider", env={MIRROR_ENV: str(empty)})
+
+    out = res.stdout + res.stderr
+    assert res.returncode == 1, out
+    assert out.count("Failed to query available provider packages") == 1, out
+    assert out.count(MIRROR_ENV) == 1 and "aws.provider_mirror" in out, out
+    assert "Destroy failed" not in out and "rollback incomplete" not in out, out
+    after = status(cfg)
+    assert after["deployment"] is None and after["lock"] is None, after
+    assert after["live_colour"] == before["live_colour"]
+    rec = latest_record(cfg)
+    assert (rec["status"], rec["release"]["version"]) == ("rolled_back", "no-provider")
+    assert [e["kind"] for e in rec["events"] if e["kind"] in ("command_failed", "rollback_incomplete")] == []
+    assert sandbox.asg(target) is None
+    if weights is not None:
+        assert sandbox.weights() == weights
+    # A mirror that did not work is not remembered in place of one that did.
+    assert (remembered.read_text() if remembered.exists() else None) == mirror_before
 
 
 def test_v1_then_v2_ends_with_all_traffic_on_green_and_blue_removed(sandbox: Sandbox) -> None:

@@ -69,13 +69,15 @@ def command_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     return {**os.environ, "BLUEGREEN_ACTOR": ACTOR, "CHECKPOINT_DISABLE": "1", **(extra or {})}
 
 
-def run(cfg: Path, *args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+def run(
+    cfg: Path, *args: str, timeout: float = 240, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [*BLUEGREEN, "--config", str(cfg), *args],
         capture_output=True,
         text=True,
         timeout=timeout,
-        env=command_env(),
+        env=command_env(env),
     )
 
 

@@ -14,10 +14,10 @@ import urllib.request
 from pathlib import Path
 
 import yaml
-from bluegreen.sandbox.server import free_port
 
 from bluegreen import config as config_mod
 from bluegreen.adapters.local import platform as local
+from bluegreen.sandbox.server import free_port
 from tests.local.helpers import ENV_NAME, REPO, local_yaml
 
 NAMES = ("local-a", "local-b")

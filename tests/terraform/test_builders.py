@@ -16,6 +16,7 @@ from bluegreen.adapters.aws import stacks
 from bluegreen.adapters.aws.environment import AwsEnvironment
 from bluegreen.adapters.aws.session import AwsTarget
 from bluegreen.adapters.terraform import commands, parse
+from bluegreen.adapters.terraform import settings as tf_settings
 from bluegreen.config import Capacity, Environment, HealthCheck, LoadBalancer
 from bluegreen.errors import ConfigError, UsageError
 from bluegreen.model import Colour, Release
@@ -433,3 +434,50 @@ def test_without_a_network_real_aws_asks_for_one(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         factory.network(config, factory.terraform_runner(config))
     assert "aws.vpc_id and aws.subnet_ids" in caught.value.hint
+
+
+def _state(*resources: dict[str, object]) -> str:
+    """A state file as terraform 1.x writes it (format 4)."""
+    return json.dumps(
+        {"version": 4, "terraform_version": "1.9.8", "serial": 7, "lineage": "5d1c", "outputs": {},
+         "resources": list(resources), "check_results": None}
+    )  # fmt: skip
+
+
+def test_a_state_holds_something_to_destroy_only_with_a_managed_resource_in_it() -> None:
+    group = {"mode": "managed", "type": "aws_autoscaling_group", "name": "this", "module": "module.main",
+             "instances": [{"schema_version": 0, "attributes": {"id": "web-green"}}]}  # fmt: skip
+    ami = {"mode": "data", "type": "aws_ami", "name": "base", "instances": [{"attributes": {"id": "ami-1"}}]}
+    assert parse.state_holds_resources(_state(group, ami))
+    assert not parse.state_holds_resources(_state())  # what a destroy leaves
+    assert not parse.state_holds_resources(_state(ami))  # data sources are read, never created
+    assert not parse.state_holds_resources(_state({**group, "instances": []}))
+    assert not parse.state_holds_resources("")
+    assert parse.state_holds_resources('{"version": 4, "resour')  # cut short: let terraform itself say
+
+
+def test_a_mirror_is_remembered_only_once_an_init_worked_with_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    terraform = tmp_path / "bin" / "terraform"  # init fails as without the provider; all else would pass
+    terraform.parent.mkdir()
+    terraform.write_text(
+        '#!/bin/sh\n[ "$1" = init ] || exit 0\necho "Error: Failed to query available provider packages" >&2\nexit 1\n'
+    )
+    terraform.chmod(0o755)
+    (tmp_path / "infra" / "m").mkdir(parents=True)
+    (tmp_path / "infra" / "m" / "main.tf").write_text("")
+    good, empty = tmp_path / "good", tmp_path / "empty"
+    good.mkdir()
+    empty.mkdir()
+    state = tmp_path / "state"
+    tf_settings.mirror_file(state).parent.mkdir(parents=True)
+    tf_settings.mirror_file(state).write_text(f"{good}\n")
+    monkeypatch.setenv(tf.MIRROR_ENV, str(empty))
+    settings = dataclasses.replace(
+        factory.terraform_settings(make_config(state, [])), modules_root=tmp_path / "infra", binary=str(terraform)
+    )
+    with pytest.raises(tf.TerraformError) as caught:
+        tf.TerraformRunner(settings).validate(tf.Stack("m", ("m",)), {})
+    assert tf.MIRROR_ENV in caught.value.hint
+    assert tf_settings.remembered_mirror(state) == str(good)

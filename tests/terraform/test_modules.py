@@ -23,6 +23,7 @@ from bluegreen.adapters.aws import stacks
 from bluegreen.adapters.aws.environment import AwsEnvironment
 from bluegreen.adapters.aws.provisioner import AwsProvisioner
 from bluegreen.adapters.aws.session import AwsTarget
+from bluegreen.adapters.terraform.settings import mirror_file
 from bluegreen.config import Capacity, Config, Environment, HealthCheck
 from bluegreen.model import Colour, Release
 from bluegreen.sandbox.network import apply_network
@@ -272,3 +273,36 @@ def test_destroying_a_colour_that_is_gone_is_fine(world: World) -> None:
     world.provisioner().destroy(Colour.GREEN)
     assert not tf.TerraformRunner(world.settings).destroy(stacks.slot_stack(ENV.name, Colour.GREEN))
     assert not tf.TerraformRunner(world.settings).destroy(stacks.slot_stack("never-made", Colour.BLUE))
+
+
+def test_a_colour_whose_provider_cannot_be_fetched_fails_once_and_leaves_nothing_to_destroy(
+    world: World, tmp_path: Path
+) -> None:
+    """A mirror without the provider: `terraform init` fails, so nothing was created and a destroy has nothing to do.
+
+    Decided from the state files, before any init: the destroy that cannot
+    init either must not be what fails the rollback.
+    """
+    if not world.state_file(Colour.GREEN).is_file():  # run on its own: a green retired before, as in a deployment
+        world.provisioner().provision(Colour.GREEN, V1)
+        world.provisioner().destroy(Colour.GREEN)
+    empty = tmp_path / "mirror"
+    empty.mkdir()
+    fresh = dataclasses.replace(world.settings, state_dir=tmp_path / "state", provider_mirror=str(empty))
+    progress: list[str] = []
+    provisioner = AwsProvisioner(tf.TerraformRunner(fresh, progress.append), ENV, world.env, world.target)
+    with pytest.raises(tf.TerraformError) as caught:
+        provisioner.provision(Colour.GREEN, V1)
+    assert "Failed to query available provider packages" in str(caught.value)
+    assert tf.MIRROR_ENV in caught.value.hint and "aws.provider_mirror" in caught.value.hint
+    assert (fresh.workdir(stacks.slot_stack(ENV.name, Colour.GREEN)) / "terraform.tfvars.json").is_file()
+
+    assert not tf.TerraformRunner(fresh, progress.append).destroy(stacks.slot_stack(ENV.name, Colour.GREEN))
+    provisioner.destroy(Colour.GREEN)  # nothing of green in AWS either: nothing to adopt
+    assert not any("terraform destroy" in line for line in progress)
+    assert asg(world, Colour.GREEN) is None
+    assert not mirror_file(fresh.state_dir).exists(), "a mirror that did not work is not remembered"
+
+    # A colour retired before (its state emptied by the destroy) needs no working init either.
+    broken = dataclasses.replace(world.settings, provider_mirror=str(empty))
+    assert not tf.TerraformRunner(broken).destroy(stacks.slot_stack(ENV.name, Colour.GREEN))

@@ -62,6 +62,25 @@ def error_text(messages: Iterable[Mapping[str, Any]], stdout: str, stderr: str) 
     return f"{refused}; {denied.POLICY_HINT}\n{text}" if refused else text
 
 
+def state_holds_resources(text: str) -> bool:
+    """Whether a state file (format 4) records any resource a destroy would remove.
+
+    Data sources are read, never created: a state holding only those holds
+    nothing to destroy. A file that is not a state (cut short by a kill) is
+    taken to hold something, so that terraform itself is asked.
+    """
+    if not text.strip():
+        return False
+    try:
+        state = json.loads(text)
+    except ValueError:
+        return True
+    resources = state.get("resources") if isinstance(state, dict) else None
+    if not isinstance(resources, list):
+        return True
+    return any(not isinstance(r, Mapping) or (r.get("mode") != "data" and r.get("instances") != []) for r in resources)
+
+
 def parse_outputs(text: str) -> dict[str, Any]:
     """`terraform output -json` -> name -> value."""
     data = json.loads(text or "{}")

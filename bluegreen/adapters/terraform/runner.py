@@ -43,7 +43,13 @@ from bluegreen.adapters.terraform.commands import (
     root_module,
     validate_options,
 )
-from bluegreen.adapters.terraform.parse import error_text, json_messages, parse_outputs, progress_lines
+from bluegreen.adapters.terraform.parse import (
+    error_text,
+    json_messages,
+    parse_outputs,
+    progress_lines,
+    state_holds_resources,
+)
 from bluegreen.adapters.terraform.settings import (
     MIRROR_ENV,
     TIMEOUT_ENV,
@@ -124,7 +130,9 @@ class TerraformRunner:
         """Destroy everything in the stack's state; False when there was nothing (never applied, or gone)."""
         workdir = self.settings.workdir(stack)
         inputs = read_json(workdir / INPUTS_FILE)
-        if inputs is None:
+        if inputs is None or self._holds_nothing(workdir):
+            # Decided before `init`: a stack whose first init failed (no provider to be
+            # had) created nothing, and removing nothing must not need terraform to work.
             return False
         self._prepare(stack, inputs)
         if not self._managed(stack, workdir):
@@ -206,6 +214,7 @@ class TerraformRunner:
         if moved:
             self.progress(f"{stack.label}: the state backend changed; moving the state to {next(iter(backend))}")
         self._run(stack, workdir, "init", init_options(migrate_state=moved))
+        self._remember_mirror()
         return workdir
 
     def _write_cli_config(self) -> None:
@@ -217,12 +226,32 @@ class TerraformRunner:
                 hint="point it at the directory that holds registry.terraform.io/, or unset it to use the public registry",
             )
         self.settings.plugin_cache_dir.mkdir(parents=True, exist_ok=True)
-        if mirror and remembered_mirror(self.settings.state_dir) != mirror:
-            write_text(mirror_file(self.settings.state_dir), mirror + "\n")
         text = cli_config_text(self.settings.plugin_cache_dir, mirror)
         path = self.settings.cli_config_path
         if not path.exists() or path.read_text() != text:
             write_text(path, text)
+
+    def _remember_mirror(self) -> None:
+        """Remember the mirror an init has just worked with, for commands run without it (a plain shell).
+
+        Only once it worked: a mirror that lacks the provider must not replace one that has it.
+        """
+        mirror = self.settings.provider_mirror
+        if mirror and remembered_mirror(self.settings.state_dir) != mirror:
+            write_text(mirror_file(self.settings.state_dir), mirror + "\n")
+
+    def _holds_nothing(self, workdir: Path) -> bool:
+        """Whether the stack's state is known, from its files alone, to hold no resource.
+
+        Local state: the state file. Remote state is reached only through an
+        init that succeeded in this directory (it leaves .terraform/terraform.tfstate):
+        where none did, no apply ran from here.
+        """
+        local = workdir / LOCAL_STATE
+        empty = not local.is_file() or not state_holds_resources(local.read_text(errors="replace"))
+        if self.settings.state_bucket:
+            return empty and not (workdir / ".terraform" / "terraform.tfstate").is_file()
+        return empty
 
     def _managed(self, stack: Stack, workdir: Path) -> list[str]:
         """The resource addresses in the stack's state.
