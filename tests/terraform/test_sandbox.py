@@ -6,7 +6,6 @@ environment here is one; test_modules.py covers the ALB.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -89,9 +88,8 @@ def test_status_reports_the_running_sandbox(config: Config, first_up: SandboxInf
 
 def test_a_second_up_reuses_the_server_and_changes_nothing(config: Config, first_up: SandboxInfo) -> None:
     progress: list[str] = []
-    started = time.monotonic()
+    # How long a second `up` takes is measured in bench/, not asserted here (a busy machine is slow).
     again = factory.sandbox_up(config, progress.append)
-    assert time.monotonic() - started < 30
     assert again == first_up
     assert any("already running" in line for line in progress)
     summaries = [line for line in progress if "Apply complete!" in line]
