@@ -23,9 +23,12 @@ from pathlib import Path
 
 import pytest
 
+from bluegreen import factory
 from bluegreen.adapters import terraform as tf
 from bluegreen.adapters.aws.session import AwsTarget
+from bluegreen.adapters.aws.stacks import Network
 from bluegreen.config import Environment
+from bluegreen.sandbox.network import apply_network
 from tests.cli.helpers import BLUEGREEN
 from tests.terraform.world import REGION, aws, make_config
 
@@ -83,10 +86,10 @@ def deployer(target: AwsTarget, name: str, document: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def network(moto_target: AwsTarget, tmp_path_factory: pytest.TempPathFactory) -> tf.Network:
+def network(moto_target: AwsTarget, tmp_path_factory: pytest.TempPathFactory) -> Network:
     state = tmp_path_factory.mktemp("network") / "state"
     config = make_config(state, [Environment(name="net", platform="aws")], endpoint_url=moto_target.endpoint_url)
-    return tf.apply_network(tf.TerraformRunner(tf.TerraformSettings.from_config(config)))
+    return apply_network(tf.TerraformRunner(factory.terraform_settings(config)))
 
 
 @pytest.fixture
@@ -105,7 +108,7 @@ def bluegreen(cfg: Path, creds: dict[str, str], *args: str, timeout: float = 420
     )
 
 
-def write_config(tmp: Path, target: AwsTarget, network: tf.Network, name: str) -> Path:
+def write_config(tmp: Path, target: AwsTarget, network: Network, name: str) -> Path:
     cfg = tmp / "bluegreen.yaml"
     cfg.write_text(
         CONFIG.format(
@@ -122,7 +125,7 @@ def write_config(tmp: Path, target: AwsTarget, network: tf.Network, name: str) -
 
 
 def test_the_policy_is_enough_for_a_deploy_and_an_abort(
-    moto_target: AwsTarget, network: tf.Network, tmp_path: Path, enforced: None
+    moto_target: AwsTarget, network: Network, tmp_path: Path, enforced: None
 ) -> None:
     creds = deployer(moto_target, "deployer", policy())
     cfg = write_config(tmp_path, moto_target, network, "iam-ok")
@@ -145,7 +148,7 @@ def test_the_policy_is_enough_for_a_deploy_and_an_abort(
 
 
 def test_without_an_action_it_needs_the_deploy_fails_naming_it(
-    moto_target: AwsTarget, network: tf.Network, tmp_path: Path, enforced: None
+    moto_target: AwsTarget, network: Network, tmp_path: Path, enforced: None
 ) -> None:
     missing = "elasticloadbalancing:CreateTargetGroup"
     creds = deployer(moto_target, "short", policy(without=missing))

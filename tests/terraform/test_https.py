@@ -16,12 +16,14 @@ from typing import Any
 
 import pytest
 
+from bluegreen import factory
 from bluegreen.adapters import terraform as tf
 from bluegreen.adapters.aws.environment import AwsEnvironment
 from bluegreen.adapters.aws.session import AwsTarget
 from bluegreen.adapters.aws.traffic import AlbTraffic
 from bluegreen.config import Environment
 from bluegreen.model import Colour, Weights
+from bluegreen.sandbox.network import apply_network
 from bluegreen.settings import LoadBalancer
 from tests.terraform.world import aws, make_config
 
@@ -61,15 +63,13 @@ def world(moto_target: AwsTarget, tmp_path_factory: pytest.TempPathFactory) -> I
         ),
     )
     state: Path = tmp_path_factory.mktemp("terraform") / "state"
-    network = tf.apply_network(
-        tf.TerraformRunner(
-            tf.TerraformSettings.from_config(make_config(state, [env], endpoint_url=moto_target.endpoint_url))
-        )
+    network = apply_network(
+        tf.TerraformRunner(factory.terraform_settings(make_config(state, [env], endpoint_url=moto_target.endpoint_url)))
     )
     config = make_config(
         state, [env], endpoint_url=moto_target.endpoint_url, vpc_id=network.vpc_id, subnet_ids=network.subnet_ids
     )
-    yield World(moto_target, tf.apply_environment(config, env), certificate)
+    yield World(moto_target, factory.apply_environment(config, env), certificate)
 
 
 def test_production_is_https_on_443_with_a_current_tls_policy(world: World) -> None:
