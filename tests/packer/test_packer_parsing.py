@@ -9,19 +9,15 @@ from typing import Any
 import pytest
 
 from bluegreen.adapters.aws.session import AwsTarget, endpoint_url
-from bluegreen.adapters.packer import (
+from bluegreen.adapters.packer import build_argv, choose_reusable, packer_environment, reuse_filters, template_variables
+from bluegreen.adapters.packer_output import (
     MachineLine,
     ami_from_artifact_id,
     artifact_id_from_lines,
     artifact_id_from_manifest,
-    build_argv,
-    choose_reusable,
     error_text,
-    packer_environment,
     parse_line,
     readable,
-    reuse_filters,
-    template_variables,
 )
 from bluegreen.errors import ConfigError
 
