@@ -92,14 +92,17 @@ def test_abort_from_another_process_during_a_canary_hold(tmp_path: Path) -> None
 
 
 def test_second_concurrent_deploy_exits_3_naming_the_holder(tmp_path: Path) -> None:
-    cfg = write_config(tmp_path, traffic=CANARY)
+    # A hold long enough that the first deploy still holds the lock on a busy machine; aborted once checked.
+    held = {**CANARY, "steps": [{"weight": 10, "wait": "120s"}]}
+    cfg = write_config(tmp_path, traffic=held)
     assert run(cfg, "deploy", "web", "--version", "v1").returncode == 0
     proc = start(cfg, "deploy", "web", "--version", "v2")
     try:
         wait_for(lambda: (status(cfg)["lock"] or {}).get("process_running", False), what="the lock")
         second = run(cfg, "deploy", "web", "--version", "v3")
     finally:
-        proc.communicate(timeout=30)
+        run(cfg, "abort", "web", "--reason", "the test is done")
+        proc.communicate(timeout=60)
     assert second.returncode == 3
     assert "environment web is held by deployment web-" in second.stderr
     assert "running in tester@" in second.stderr and "since" in second.stderr
