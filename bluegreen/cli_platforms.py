@@ -30,8 +30,11 @@ def sandbox_up(ctx: Context, json_mode: bool) -> None:
     info = sandbox_up(ctx.config, _progress(printer))
     if json_mode:
         printer.json(info.as_dict())
-    else:
-        printer.line(f"sandbox up: {info.endpoint} (pid {info.pid})")
+        return
+    printer.line(f"sandbox up: {info.endpoint} (API server pid {info.pid}, data plane pid {info.dataplane.get('pid')})")
+    for name, urls in info.load_balancers.items():
+        printer.line(f"  {name}: production {urls['production_url']}  test {urls['test_url']}")
+        printer.line(f"    curl {urls['production_url']}/version")
 
 
 @sandbox.command("down")
@@ -54,6 +57,7 @@ def sandbox_down(ctx: Context, json_mode: bool) -> None:
 @click.pass_obj
 def sandbox_status(ctx: Context, json_mode: bool) -> None:
     """Is the sandbox running, and where."""
+    from bluegreen.errors import OperatorNeededError
     from bluegreen.factory import sandbox_status
 
     info = sandbox_status(ctx.config)
@@ -62,7 +66,24 @@ def sandbox_status(ctx: Context, json_mode: bool) -> None:
     elif info is None:
         print("sandbox: not running (start it: bluegreen sandbox up)")
     else:
-        print(f"sandbox: running at {info.endpoint} (pid {info.pid})")
+        print(f"sandbox: running at {info.endpoint} (API server pid {info.pid})")
+        for name, urls in info.load_balancers.items():
+            print(f"  {name}: production {urls['production_url']}  test {urls['test_url']}")
+        proxies = info.dataplane.get("proxies", {})
+        apps = info.dataplane.get("instances", {})
+        print(
+            f"  data plane: {info.dataplane.get('state')} (pid {info.dataplane.get('pid')}), "
+            f"{len(proxies)} proxies, {len(apps)} app processes"
+        )
+        for instance_id, app in apps.items():
+            print(
+                f"    {instance_id}: {app.get('state')} {app.get('version') or ''} {app.get('reason') or ''}".rstrip()
+            )
+    if info is not None and info.problems():
+        problem = info.problems()[0]
+        what, _, rest = problem.partition("\nwhere: ")
+        where, _, hint = rest.partition("\nnext: ")
+        raise OperatorNeededError(what, where=where, hint=hint)
 
 
 @click.group("env")

@@ -182,6 +182,8 @@ class Engine:
         rec = self.plan(environment, version, ami=ami, strategy=strategy, force_bake=force_bake)
         self.preflight(env, baking=ami is None)
         runner = self._runner(env)  # builds the adapters: fails here, before any write
+        if ami is not None:
+            self.platform_for(env).baker.check_image(ami)  # an image that cannot run: refused before any write
         self.store.acquire(environment, rec.id, self.owner, self.clock.now(), self.lease_s)
         rec = self.store.create(rec)
         on_created(rec)

@@ -125,3 +125,9 @@ class ToolError(AdapterError):
         self.output_tail = output_tail
         what = f"{tool} exited with code {returncode}: {output_tail.strip() or '(no output)'}"
         super().__init__(what, where=where or " ".join(self.argv[:3]), hint=hint)
+
+
+class OperatorNeededError(BluegreenError):
+    """Something running stopped working (a sandbox process died): the message says what to run."""
+
+    exit_code = EXIT_ROLLBACK_INCOMPLETE

@@ -177,8 +177,28 @@ def make_platform(config: Config, env: Environment, progress: Progress = _quiet)
 
     target = aws_target(config)
     return build_aws_platform(
-        env, target, terraform_runner(config, progress), make_baker(config, env, target, progress)
+        env,
+        target,
+        terraform_runner(config, progress),
+        make_baker(config, env, target, progress),
+        request_window_s=request_window_s(config),
     )
+
+
+def request_window_s(config: Config) -> float:
+    """How far back the retire evidence looks for requests: two CloudWatch periods and the publication lag.
+
+    AWS: 60 s periods about a minute late, so 180 s. The sandbox's data plane may publish faster
+    (`sandbox up` with BLUEGREEN_SANDBOX_METRIC_*): its status says how fast.
+    """
+    if in_sandbox(config):
+        from bluegreen.sandbox import plane
+
+        found = plane.status(state_dir(config)) or {}
+        period, lag = found.get("metric_period_s"), found.get("metric_lag_s")
+        if isinstance(period, int | float) and isinstance(lag, int | float):
+            return float(2 * period + lag)
+    return 180.0
 
 
 def aws_platform(
@@ -235,22 +255,47 @@ def destroy_environment(config: Config, env: Environment, progress: Progress = _
 # -- the sandbox (`bluegreen sandbox up/status/down`) --------------------------------------------
 
 
+# How the sandbox's data plane behaves, read by `sandbox up` only: AWS's timing by default; the tests
+# shorten the metric period and lag so the metric gates act within seconds.
+DATAPLANE_SETTINGS_ENV = {
+    "BLUEGREEN_SANDBOX_PROPAGATION_S": ("--propagation-s", 1.0),
+    "BLUEGREEN_SANDBOX_METRIC_PERIOD_S": ("--metric-period-s", 60.0),
+    "BLUEGREEN_SANDBOX_METRIC_LAG_S": ("--metric-lag-s", 60.0),
+}
+
+
+def sandbox_dataplane_options() -> list[str]:
+    options = []
+    for variable, (flag, default) in DATAPLANE_SETTINGS_ENV.items():
+        value = _seconds(variable, default)
+        options += [flag, str(int(value)) if flag == "--metric-period-s" else f"{value:g}"]
+    return options
+
+
 def sandbox_up(config: Config, progress: Progress = _quiet) -> SandboxInfo:
-    """Start (or reuse) the sandbox's server; create (or update) its network and every AWS environment."""
+    """Start (or reuse) the sandbox's server and data plane; create (or update) its network and every AWS
+    environment. A failure stops everything, so nothing half-started is left running."""
+    from bluegreen.errors import BluegreenError
     from bluegreen.sandbox import lifecycle
 
-    server = lifecycle.start(state_dir(config), progress)
-    return lifecycle.provision(config, server, terraform_runner(config, progress, sandbox=True))
+    options = sandbox_dataplane_options()
+    server = lifecycle.start(state_dir(config), config.aws.region, options, progress)
+    try:
+        return lifecycle.provision(config, server, terraform_runner(config, progress, sandbox=True))
+    except BluegreenError:
+        sandbox_down(config, progress)
+        raise
 
 
 def sandbox_status(config: Config) -> SandboxInfo | None:
     """The running sandbox and what it holds; None when it is not running."""
-    from bluegreen.sandbox import lifecycle, record
+    from bluegreen.sandbox import lifecycle, plane, record
 
     server = record.running_server(state_dir(config))
     if server is None:
         return None
-    return lifecycle.status(config, server, terraform_runner(config, sandbox=True))
+    runner = terraform_runner(config, sandbox=True) if plane.front_endpoint(state_dir(config)) else None
+    return lifecycle.status(config, server, runner)
 
 
 def sandbox_down(config: Config, progress: Progress = _quiet) -> None:

@@ -163,6 +163,10 @@ class Baker(Protocol):
         """Bake (or reuse, by source hash) the image for `version`."""
         ...
 
+    def check_image(self, image: str) -> None:
+        """An image given by hand (`deploy --ami`) can be deployed, or a UsageError; nothing changes."""
+        ...
+
 
 class Provisioner(Protocol):
     def provision(self, colour: Colour, release: Release) -> ProvisionResult:

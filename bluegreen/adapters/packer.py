@@ -34,6 +34,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from bluegreen import source_hash as hashing
 from bluegreen.adapters import toolproc
+from bluegreen.adapters.aws.images import check_image, choose_reusable
 from bluegreen.adapters.aws.session import AwsTarget, client, endpoint_url
 from bluegreen.adapters.environ import environ_with
 from bluegreen.adapters.packer_output import (
@@ -174,19 +175,6 @@ def reuse_filters(environment: str, source_hash: str) -> list[dict[str, Any]]:
         {"Name": "tag:ManagedBy", "Values": [MANAGED_BY]},
         {"Name": "tag:Environment", "Values": [environment]},
     ]
-
-
-def choose_reusable(images: Iterable[Mapping[str, Any]]) -> str | None:
-    """The newest image that is `available`.
-
-    A `pending` image is still being created (or its bake died); waiting on it
-    could hang, baking again cannot, so only finished images are reused.
-    """
-    ready = [i for i in images if i.get("State") == "available" and i.get("ImageId")]
-    if not ready:
-        return None
-    # ISO-8601 UTC strings sort in time order.
-    return str(max(ready, key=lambda i: str(i.get("CreationDate", "")))["ImageId"])
 
 
 # -- the runner ---------------------------------------------------------------------
@@ -338,6 +326,9 @@ class PackerBaker:
         ami = self._build(environment, version, digest)
         self.progress(f"baked {ami} for {environment} {version}")
         return BakeResult(ami=ami, source_hash=digest, reused=False)
+
+    def check_image(self, image: str) -> None:
+        check_image(client(self.target, "ec2"), image, f"ec2 describe-images in {self.target.region}")
 
     def find_reusable(self, environment: str, source_hash: str) -> str | None:
         """Our newest available AMI for `environment` tagged with `source_hash`."""

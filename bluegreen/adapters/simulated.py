@@ -86,6 +86,9 @@ class World:
         self.log.append(["bake", version, reused])
         return BakeResult(ami=self.images[source_hash], source_hash=source_hash, reused=reused)
 
+    def check_image(self, image: str) -> None:
+        pass  # the simulated world runs any image it is given
+
     def provision(self, colour: Colour, release: Release) -> ProvisionResult:
         self._maybe_fail("provision")
         self.colours[colour.value] = {"version": release.version, "image": release.ami, "polls": 0}
@@ -239,6 +242,9 @@ class FileWorld:
 
     def bake(self, environment: str, version: str, *, force: bool = False) -> BakeResult:
         return self._call(lambda w: w.bake(environment, version, force=force))
+
+    def check_image(self, image: str) -> None:
+        pass  # the simulated world runs any image it is given
 
     def provision(self, colour: Colour, release: Release) -> ProvisionResult:
         return self._call(lambda w: w.provision(colour, release))

@@ -4,9 +4,10 @@
     <state_dir>/sandbox/moto.log      the server's log
     <state_dir>/sandbox/terraform/    Terraform's state for the sandbox, apart from real AWS's
     <state_dir>/sandbox/bluegreen.db  the deployment records of the sandbox's environments
+    <state_dir>/sandbox/dataplane.*   the data plane's process, status and log (plane.py)
 
-Config `aws.endpoint_url: sandbox` points every adapter at the recorded
-server with the test credentials below.
+Config `aws.endpoint_url: sandbox` points every adapter at the data plane's
+front (which relays to the recorded server) with the test credentials below.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import shutil
 from pathlib import Path
 
 from bluegreen.errors import UsageError
+from bluegreen.sandbox import plane
 from bluegreen.sandbox import server as moto
 
 # moto accepts any credentials; these say plainly that they are not real ones.
@@ -49,7 +51,7 @@ def running_server(state_dir: Path) -> moto.MotoServer | None:
 
 
 def endpoint_at(state_dir: Path) -> str:
-    """Where `aws.endpoint_url: sandbox` points: the server `sandbox up` recorded."""
+    """Where `aws.endpoint_url: sandbox` points: the data plane's front before the server `sandbox up` recorded."""
     server = running_server(state_dir)
     if server is None:
         raise UsageError(
@@ -57,7 +59,14 @@ def endpoint_at(state_dir: Path) -> str:
             where=str(record_path(state_dir)),
             hint="run `bluegreen sandbox up`",
         )
-    return server.endpoint
+    front = plane.front_endpoint(state_dir)
+    if not front:
+        raise UsageError(
+            "the sandbox's data plane is not running (its API server is)",
+            where=str(plane.process_path(state_dir)),
+            hint="run `bluegreen sandbox up` (it starts the data plane again)",
+        )
+    return front
 
 
 def forget(state_dir: Path) -> None:

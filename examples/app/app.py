@@ -10,6 +10,8 @@ check, so it never receives users' requests.
     APP_FAIL_SMOKE      "1": /version answers text without the version, a release that must fail its smoke check
     APP_MAINTENANCE_FILE  while this file exists /health answers 503 (take a release out of service by hand)
     APP_LATENCY_MS      milliseconds each request to / and /version takes (default 0): a slow release
+    APP_FAIL_INDEX      "1": / answers 500 (its smoke checks on /version and /health pass): a release that
+                        fails its users, for the metric gates
 
 Pages:
     /          an HTML page naming the version
@@ -46,6 +48,7 @@ SECRET = required("APP_SECRET")
 VERSION = os.environ.get("APP_VERSION", "dev")
 STARTUP_DELAY_S = float(os.environ.get("APP_STARTUP_DELAY", "0") or 0)
 FAIL_SMOKE = os.environ.get("APP_FAIL_SMOKE", "") == "1"
+FAIL_INDEX = os.environ.get("APP_FAIL_INDEX", "") == "1"
 MAINTENANCE_FILE = os.environ.get("APP_MAINTENANCE_FILE", "")
 LATENCY_S = float(os.environ.get("APP_LATENCY_MS", "0") or 0) / 1000
 MAX_SLOW_MS = 10_000
@@ -99,7 +102,9 @@ def application(environ: dict[str, Any], start_response: StartResponse) -> Itera
     content_type = "text/plain; charset=utf-8"
     if LATENCY_S > 0 and path in ("/", "/version"):
         time.sleep(LATENCY_S)
-    if path == "/":
+    if path == "/" and FAIL_INDEX:
+        status, body = "500 Internal Server Error", b"failing on purpose (APP_FAIL_INDEX)\n"
+    elif path == "/":
         status, body, content_type = "200 OK", index_page(), "text/html; charset=utf-8"
     elif path == "/version":
         status, body = "200 OK", (b"no idea\n" if FAIL_SMOKE else f"version {VERSION}\n".encode())

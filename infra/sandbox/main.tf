@@ -48,3 +48,13 @@ resource "aws_route_table_association" "public" {
   subnet_id      = aws_subnet.public[count.index].id
   route_table_id = aws_route_table.public.id
 }
+
+# The example app's required secret, fetched by each sandbox instance at boot
+# (the example's app.secrets), as an EC2 instance fetches it with its role.
+# A placeholder: nothing real is ever stored in the sandbox.
+resource "aws_ssm_parameter" "app_secret" {
+  name  = "/bluegreen/sandbox/app-secret"
+  type  = "SecureString"
+  value = "sandbox-placeholder-not-a-secret"
+  tags  = local.tags
+}

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from bluegreen.adapters.terraform import MIRROR_ENV
+from bluegreen.adapters.local.loadgen import LoadGenerator
 from tests.e2e.world import (
     ENV,
     Processes,
@@ -138,43 +139,28 @@ def test_abort_from_a_second_process_during_the_50_percent_hold(sandbox: Sandbox
     assert latency < 1.0, f"{latency:.3f}s from the abort request to all traffic back on {old}"
 
 
-def test_a_colour_that_never_turns_healthy_fails_the_deploy_naming_its_instances(sandbox: Sandbox) -> None:
+def test_a_release_whose_health_never_passes_gets_no_request_and_the_deploy_fails(sandbox: Sandbox) -> None:
     old = live_colour(sandbox)
     new = other(old)
-    # moto reports every instance healthy at once; the ASG marking them Unhealthy is what real AWS does
-    # when they fail the load balancer's health check. A high threshold keeps the health step polling.
-    cfg = sandbox.write_config("unhealthy", health_check={"healthy_threshold": 10, "poll": "1s"})
-    marked: list[str] = []
-    stop = threading.Event()
-
-    def mark_unhealthy() -> None:
-        autoscaling = sandbox.client("autoscaling")
-        deadline = time.monotonic() + 180
-        while not stop.is_set() and time.monotonic() < deadline:
-            group = sandbox.asg(new)
-            if group and len(group["Instances"]) >= group["DesiredCapacity"] > 0:
-                for instance in group["Instances"]:
-                    autoscaling.set_instance_health(InstanceId=instance["InstanceId"], HealthStatus="Unhealthy")
-                    marked.append(instance["InstanceId"])
-                return
-            stop.wait(0.05)
-
-    marker = threading.Thread(target=mark_unhealthy, daemon=True)
-    marker.start()
-    try:
+    # The app's /health answers 503 until its start-up work is done: an hour, so never during the deploy.
+    cfg = sandbox.write_config(
+        "unhealthy", health_check={"deadline": "40s"}, app={"settings": {"APP_STARTUP_DELAY": "3600"}}
+    )
+    url = sandbox.production_url()
+    before = sandbox.proxy_requests(new)
+    with LoadGenerator(url.removeprefix("http://"), "/version", threads=2, max_duration_s=240, pause_s=0.01) as load:
         res = run(cfg, "deploy", ENV, "--version", "v4")
-    finally:
-        stop.set()
-        marker.join(timeout=10)
     out = res.stdout + res.stderr
+    report = load.report
+    print(f"production traffic during the deploy: {report.summary()}")
     assert res.returncode == 1, out
-    assert marked, "the new colour's instances never appeared"
-    assert f"{new} is unhealthy" in out and "Unhealthy" in out
-    for instance in marked:
-        assert instance in out
+    assert f"{new} is unhealthy" in out or "not healthy" in out, out
     sandbox.assert_serving(old)
-    failure = status(cfg)["last_deployment"]["failure"]
-    assert all(instance in failure for instance in marked), failure
+    assert sandbox.proxy_requests(new) == before, "the proxy sent requests to the colour that never turned healthy"
+    assert report.failures == 0 and report.ok > 0, report.summary()
+    assert set(report.bodies) <= {f"version {v}" for v in ("base", "v1", "v2", "v3")}, report.bodies
+    assert not any("v4" in body for body in report.bodies), report.bodies
+    assert "APP_STARTUP_DELAY" not in str(status(cfg)["last_deployment"]["failure"])
 
 
 def test_an_alarm_going_off_during_the_second_step_rolls_back_by_itself(sandbox: Sandbox, processes: Processes) -> None:

@@ -35,6 +35,7 @@ REGION = "us-east-1"
 COLOURS = ("blue", "green")
 BLUEGREEN = [sys.executable, "-m", "bluegreen"]
 ACTOR = "tester"
+PRODUCTION_PORT, TEST_PORT = 8080, 8081  # the example's listeners
 
 
 def other(colour: str) -> str:
@@ -42,10 +43,12 @@ def other(colour: str) -> str:
 
 
 def merged(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """`base` with `overrides` laid over it, mappings merged key by key (lists are replaced)."""
+    """`base` with `overrides` laid over it, mappings merged key by key (lists are replaced, None removes a key)."""
     out = dict(base)
     for key, value in overrides.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+        if value is None:
+            out.pop(key, None)
+        elif isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
             out[key] = merged(out[key], value)
         else:
             out[key] = value
@@ -209,7 +212,7 @@ class Sandbox:
         return self._clients[service]
 
     # -- the load balancer --------------------------------------------------------------------
-    def listener(self, port: int = 80) -> dict[str, Any]:
+    def listener(self, port: int = PRODUCTION_PORT) -> dict[str, Any]:
         elbv2 = self.client("elbv2")
         lb = elbv2.describe_load_balancers(Names=[ENV])["LoadBalancers"][0]
         listeners = elbv2.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]
@@ -227,8 +230,30 @@ class Sandbox:
         return out
 
     def test_listener_colour(self) -> str:
-        action = next(a for a in self.listener(8080)["DefaultActions"] if a["Type"] == "forward")
+        action = next(a for a in self.listener(TEST_PORT)["DefaultActions"] if a["Type"] == "forward")
         return colour_of_target_group(action["TargetGroupArn"])
+
+    def sandbox_status(self) -> dict[str, Any]:
+        res = run(self.config, "sandbox", "status", "--json", timeout=60)
+        assert res.returncode == 0, res.stdout + res.stderr
+        return dict(json.loads(res.stdout))
+
+    def production_url(self) -> str:
+        return str(self.sandbox_status()["load_balancers"][ENV]["production_url"])
+
+    def test_url(self) -> str:
+        return str(self.sandbox_status()["load_balancers"][ENV]["test_url"])
+
+    def target_group_arn(self, colour: str) -> str:
+        groups = self.client("elbv2").describe_target_groups(Names=[f"{ENV}-{colour}"])["TargetGroups"]
+        return str(groups[0]["TargetGroupArn"])
+
+    def proxy_requests(self, colour: str) -> int:
+        """Requests the proxy sent to `colour`'s target group (its backend's session total), counted at the proxy."""
+        proxies = self.sandbox_status()["dataplane"]["proxies"]
+        key = "targetgroup/" + self.target_group_arn(colour).split(":targetgroup/", 1)[1]
+        counts = [p["target_groups"].get(key, {}).get("counters", {}).get("stot", "") for p in proxies.values()]
+        return sum(int(c) for c in counts if c)
 
     # -- the colours' groups ---------------------------------------------------------------------
     def asg(self, colour: str) -> dict[str, Any] | None:

@@ -54,7 +54,7 @@ def make_world(moto_target: AwsTarget, tmp_path: Path) -> Iterator[Callable[...,
         listener = elbv2.create_listener(
             LoadBalancerArn=lb_arn,
             Protocol="HTTP",
-            Port=80,
+            Port=8080,  # bound on the load balancer's own loopback address; above 1024, so without root
             DefaultActions=[{"Type": "forward", "ForwardConfig": {"TargetGroups": forward}}],
         )["Listeners"][0]["ListenerArn"]
         addresses: dict[str, tuple[str, int]] = {}

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from bluegreen.errors import AdapterError, MissingToolError
+from bluegreen.sandbox.dataplane.addresses import balancer_address
 from bluegreen.sandbox.dataplane.alb import LoadBalancers
 from bluegreen.sandbox.dataplane.settings import DataPlaneSettings
 from tests.sandbox.world import World, wait_for
@@ -225,11 +226,11 @@ def test_a_taken_port_is_a_clear_error_and_nothing_is_left_running(
     world.dataplane.close()
     state = tmp_path / "taken"
     state.mkdir()
+    host = balancer_address(world.lb_arn)
     with socket.socket() as holder:
-        holder.bind(("127.0.0.1", 0))
+        holder.bind((host, 8080))  # the listener's own address and port, taken before its proxy starts
         holder.listen()
-        port = holder.getsockname()[1]
-        (state / "ports.json").write_text(f'{{"{world.listener_arn}": {port}}}')
+        port = 8080
         dataplane = LoadBalancers(
             state_dir=state,
             elbv2=world.elbv2,
@@ -241,7 +242,7 @@ def test_a_taken_port_is_a_clear_error_and_nothing_is_left_running(
             with pytest.raises(AdapterError) as caught:
                 dataplane.reconcile()
             message = str(caught.value)
-            assert f"127.0.0.1:{port}" in message and "taken" in message
+            assert f"{host}:{port}" in message and "taken" in message
             assert "next:" in message and "where:" in message
             assert running_haproxies(state) == []
             status = next(iter(dataplane.status().values()))["proxy"]

@@ -6,6 +6,10 @@ environment here is one; test_modules.py covers the ALB.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -67,7 +71,8 @@ def client(config: Config, service: str) -> Any:
 
 
 def test_up_starts_a_loopback_server_and_builds_the_aws_environments(config: Config, first_up: SandboxInfo) -> None:
-    assert first_up.endpoint == f"http://127.0.0.1:{first_up.port}"
+    assert first_up.api_endpoint == f"http://127.0.0.1:{first_up.port}"
+    assert first_up.endpoint.startswith("http://127.0.0.1:") and first_up.endpoint != first_up.api_endpoint
     assert motoserver.alive(first_up.pid)
     assert record.endpoint_at(config.state.path) == first_up.endpoint
     assert record.record_path(config.state.path).exists()
@@ -126,6 +131,33 @@ def test_destroying_the_environment_takes_its_slots_first(config: Config, first_
     assert factory.environment_outputs(config, env) is None
 
 
+def test_a_data_plane_that_died_is_reported_and_the_next_up_starts_it_again(
+    config: Config, first_up: SandboxInfo
+) -> None:
+    dataplane_pid = first_up.dataplane["pid"]
+    assert first_up.dataplane["state"] == "running" and motoserver.alive(dataplane_pid)
+    os.kill(dataplane_pid, signal.SIGKILL)
+    wait_until_gone(dataplane_pid)
+    info = factory.sandbox_status(config)
+    assert info is not None and info.dataplane["state"] == "stopped"
+    problem = info.problems()[0]
+    assert "data plane is not running" in problem and "dataplane.log" in problem and "sandbox up" in problem
+    with pytest.raises(UsageError) as caught:
+        record.endpoint_at(config.state.path)  # no client is pointed at a sandbox that cannot answer truly
+    assert "data plane" in caught.value.what
+    again = factory.sandbox_up(config)
+    assert again.pid == first_up.pid and again.dataplane["state"] == "running"
+    assert again.dataplane["pid"] != dataplane_pid and not again.problems()
+
+
+def wait_until_gone(pid: int) -> None:
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)  # reap it if it is our child
+        time.sleep(0.05)
+
+
 def test_up_after_the_server_died_starts_afresh(config: Config, first_up: SandboxInfo) -> None:
     motoserver.stop(first_up.pid)
     assert factory.sandbox_status(config) is None
@@ -143,10 +175,13 @@ def test_up_after_the_server_died_starts_afresh(config: Config, first_up: Sandbo
 def test_down_leaves_no_server_and_no_state(config: Config) -> None:
     info = factory.sandbox_status(config)
     assert info is not None
+    dataplane_pid = info.dataplane["pid"]
     progress: list[str] = []
     factory.sandbox_down(config, progress.append)
     assert not motoserver.alive(info.pid)
     assert not Path(f"/proc/{info.pid}").exists()
+    wait_until_gone(dataplane_pid)
+    assert not Path(f"/proc/{dataplane_pid}").exists(), "the data plane outlived `sandbox down`"
     assert not record.record_path(config.state.path).exists()
     assert not (record.sandbox_dir(config.state.path) / "terraform").exists()
     assert factory.sandbox_status(config) is None

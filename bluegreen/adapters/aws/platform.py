@@ -45,7 +45,9 @@ class ProvisionThenPreview:
         self.provisioner.destroy(colour)
 
 
-def build_aws_platform(env: Environment, target: AwsTarget, runner: TerraformRunner, baker: Baker) -> Platform:
+def build_aws_platform(
+    env: Environment, target: AwsTarget, runner: TerraformRunner, baker: Baker, *, request_window_s: float = 180.0
+) -> Platform:
     outputs = environment_outputs(runner, env)
     if outputs is None:
         raise UsageError(
@@ -53,11 +55,17 @@ def build_aws_platform(env: Environment, target: AwsTarget, runner: TerraformRun
             where=f"terraform state of environment {env.name}",
             hint=f"create it once: bluegreen env up {env.name} (in the sandbox: bluegreen sandbox up)",
         )
-    return assemble(env, target, outputs, runner=runner, baker=baker)
+    return assemble(env, target, outputs, runner=runner, baker=baker, request_window_s=request_window_s)
 
 
 def assemble(
-    env: Environment, target: AwsTarget, outputs: AwsEnvironment, *, runner: TerraformRunner, baker: Baker
+    env: Environment,
+    target: AwsTarget,
+    outputs: AwsEnvironment,
+    *,
+    runner: TerraformRunner,
+    baker: Baker,
+    request_window_s: float = 180.0,
 ) -> Platform:
     slots = AwsProvisioner(runner, env, outputs, target)
     traffic: Traffic

@@ -92,6 +92,7 @@ class LoadGenerator:
         max_duration_s: float = 300.0,
         timeout_s: float = 10.0,
         resend_stale: bool = False,
+        pause_s: float = 0.0,
     ) -> None:
         host, _, port = address.rpartition(":")
         self.host, self.port, self.path = host, int(port), path
@@ -100,6 +101,7 @@ class LoadGenerator:
         self.max_duration_s = max_duration_s
         self.timeout_s = timeout_s
         self.resend_stale = resend_stale
+        self.pause_s = pause_s  # between one client's requests: a steady rate that leaves the machine room
         self._stop = threading.Event()
         self._reports = [LoadReport() for _ in range(threads)]
         self._threads = [
@@ -119,10 +121,14 @@ class LoadGenerator:
         self._stop.set()
         for t in self._threads:
             t.join(self.timeout_s + 5)
+        self.report = self.snapshot()
+        return self.report
+
+    def snapshot(self) -> LoadReport:
+        """The counts so far, the clients still running (a request in flight is counted when answered)."""
         report = LoadReport(duration_s=time.monotonic() - self._started)
         for r in self._reports:
             report.add(r)
-        self.report = report
         return report
 
     def __enter__(self) -> LoadGenerator:
@@ -168,6 +174,8 @@ class LoadGenerator:
             if will_close or not keepalive:
                 conn.close()
                 conn = None
+            if self.pause_s:
+                self._stop.wait(self.pause_s)
         if conn is not None:
             conn.close()
 

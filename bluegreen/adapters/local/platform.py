@@ -106,6 +106,9 @@ class LocalBaker:
             s.config.resolve(s.settings.app), s.paths.releases, version, wsgi=s.settings.wsgi, force=force
         )
 
+    def check_image(self, image: str) -> None:
+        pass  # a release directory given by hand is checked when its process starts (published once listening)
+
 
 class LocalProvisioner:
     def __init__(self, site: LocalSite) -> None:

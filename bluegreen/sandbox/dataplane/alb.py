@@ -19,7 +19,6 @@ listener rules other than the default action are not followed.
 
 from __future__ import annotations
 
-import json
 import socket
 import threading
 import time
@@ -32,6 +31,7 @@ from botocore.exceptions import ClientError
 
 from bluegreen.errors import AdapterError, BluegreenError
 from bluegreen.sandbox.dataplane import api, haproxy, health, metrics
+from bluegreen.sandbox.dataplane.addresses import balancer_address
 from bluegreen.sandbox.dataplane.api import GroupView, ListenerView, lb_key, tg_key
 from bluegreen.sandbox.dataplane.settings import DataPlaneSettings
 
@@ -99,8 +99,6 @@ class LoadBalancers:
         self._attached: set[str] = set()  # target groups some listener forwards to
         self._attributes: dict[str, tuple[float, float]] = {}  # group ARN -> (read at, deregistration delay)
         self._names: dict[str, list[metrics.Dims]] = {}  # frontend/backend name -> dimensions its requests count under
-        self._ports_file = state_dir / "ports.json"
-        self._ports: dict[str, int] = json.loads(self._ports_file.read_text()) if self._ports_file.exists() else {}
         self.periods = metrics.Periods(settings.metric_period_s, settings.metric_lag_s)
         self._log_path = state_dir / "log.sock"
         self._log_path.unlink(missing_ok=True)
@@ -155,20 +153,13 @@ class LoadBalancers:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
-    def _port(self, listener_arn: str) -> int:
-        if listener_arn not in self._ports:
-            with socket.socket() as s:
-                s.bind((haproxy.HOST, 0))
-                self._ports[listener_arn] = int(s.getsockname()[1])
-            self._ports_file.write_text(json.dumps(self._ports, indent=1))
-        return self._ports[listener_arn]
-
     def _reconcile_one(self, lb: _Balancer, groups: list[GroupView], now: float) -> None:
         backends = {g.arn: haproxy.safe_name("tg_" + g.key.replace("targetgroup/", "", 1)) for g in groups}
         frontends = tuple(
             haproxy.Frontend(
                 haproxy.safe_name("l_" + x.arn.rsplit("/", 1)[-1]),
-                self._port(x.arn),
+                balancer_address(lb.arn),
+                x.api_port,
                 str(lb.directory / f"{haproxy.safe_name(x.arn.rsplit('/', 1)[-1])}.map"),
             )
             for x in lb.listeners
@@ -346,7 +337,8 @@ class LoadBalancers:
             return {lb.key: self._status_one(lb) for lb in self._balancers.values()}
 
     def _status_one(self, lb: _Balancer) -> dict[str, Any]:
-        urls = [f"http://{haproxy.HOST}:{self._ports[x.arn]}" for x in lb.listeners if x.arn in self._ports]
+        host = balancer_address(lb.arn)
+        urls = [f"http://{host}:{x.api_port}" for x in lb.listeners]
         proc = lb.process
         groups: dict[str, Any] = {}
         for arn, backend in lb.backends.items():
@@ -363,8 +355,7 @@ class LoadBalancers:
             "production_url": urls[0] if urls else None,
             "test_url": urls[1] if len(urls) > 1 else None,
             "listeners": [
-                {"arn": x.arn, "port": x.api_port, "url": f"http://{haproxy.HOST}:{self._ports.get(x.arn)}"}
-                | {"weights": x.weights}
+                {"arn": x.arn, "port": x.api_port, "url": f"http://{host}:{x.api_port}"} | {"weights": x.weights}
                 for x in lb.listeners
             ],
             "proxy": {

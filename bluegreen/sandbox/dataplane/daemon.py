@@ -152,6 +152,8 @@ class Daemon:
         reachable = True
         steps: list[tuple[str, Any]] = [("instances", self.instances.reconcile)]
         if self.load_balancers is not None:
+            if publish:
+                steps.append(("terminated targets", self.deregister_terminated))
             steps.append(("load balancers", self.load_balancers.reconcile))
             if publish:
                 steps.append(("metrics", lambda: self.load_balancers.publish_metrics(time.time())))
@@ -169,6 +171,33 @@ class Daemon:
         self.error = "; ".join(errors)
         write_status(self.state_dir, self.status(running=True))
 
+    def deregister_terminated(self) -> None:
+        """Deregister instances that no longer run from their target groups, as AWS does when an instance
+        terminates (they drain, then go); moto keeps them registered after their Auto Scaling group is deleted.
+        https://docs.aws.amazon.com/autoscaling/ec2/userguide/attach-load-balancer-asg.html"""
+        elbv2, ec2 = self.api["elbv2"], self.api["ec2"]
+        for page in elbv2.get_paginator("describe_target_groups").paginate():
+            for tg in page["TargetGroups"]:
+                if tg.get("TargetType", "instance") != "instance":
+                    continue
+                arn = tg["TargetGroupArn"]
+                targets = [
+                    d["Target"] for d in elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]
+                ]
+                ids = sorted({t["Id"] for t in targets})
+                if not ids:
+                    continue
+                reservations = ec2.describe_instances(Filters=[{"Name": "instance-id", "Values": ids}])["Reservations"]
+                running = {
+                    i["InstanceId"]
+                    for r in reservations
+                    for i in r["Instances"]
+                    if i.get("State", {}).get("Name") not in ("shutting-down", "terminated")
+                }
+                gone = [t for t in targets if t["Id"] not in running]
+                if gone:
+                    elbv2.deregister_targets(TargetGroupArn=arn, Targets=gone)
+
     def status(self, *, running: bool) -> dict[str, Any]:
         return {
             "pid": os.getpid(),
@@ -176,6 +205,8 @@ class Daemon:
             "updated_at": time.time(),
             "api_endpoint": self.args.moto,
             "front_endpoint": self.front.endpoint if self.front is not None else "",
+            "metric_period_s": self.args.metric_period_s,
+            "metric_lag_s": self.args.metric_lag_s,
             "instances": self.instances.status(),
             "load_balancers": self.load_balancers.status() if self.load_balancers is not None else {},
             "error": self.error,

@@ -5,7 +5,10 @@ checks know better. So elbv2 DescribeTargetHealth (query protocol,
 `Action=DescribeTargetHealth`) is answered here, in AWS's XML shape, from
 `LoadBalancers.target_health()`, filtered by the `Targets.member.N` asked
 for as AWS does (a target asked for but not registered: unused,
-Target.NotRegistered). Every other request is relayed byte for byte.
+Target.NotRegistered). A load balancer's `DNSName` (CreateLoadBalancer,
+DescribeLoadBalancers) is answered as the loopback address its proxy listens
+on (addresses.py), as AWS's DNS resolves the name to the load balancer.
+Every other request is relayed byte for byte.
 """
 
 from __future__ import annotations
@@ -20,8 +23,10 @@ from urllib.parse import parse_qs, urlsplit
 from xml.sax.saxutils import escape
 
 from bluegreen.sandbox.dataplane import health
+from bluegreen.sandbox.dataplane.addresses import rewrite_dns_names
 
 TIMEOUT_S = 30.0
+NAMES_A_LOAD_BALANCER = frozenset({"CreateLoadBalancer", "DescribeLoadBalancers"})
 XMLNS = "http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/"
 # Headers that describe one hop, not the message (RFC 9110 7.6.1), and the length we recompute.
 _HOP = frozenset({"connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"})
@@ -140,6 +145,8 @@ class _Handler(BaseHTTPRequestHandler):
         except (http.client.HTTPException, OSError) as e:
             self._answer(502, {"Content-Type": "text/plain"}, f"the sandbox API did not answer: {e}\n".encode())
             return
+        if status == 200 and fields.get("Action") in NAMES_A_LOAD_BALANCER:
+            payload = rewrite_dns_names(payload)
         self._answer(status, headers, payload)
 
     def _target_health(self, fields: Mapping[str, str]) -> None:

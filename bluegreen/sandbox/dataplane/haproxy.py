@@ -61,7 +61,8 @@ class Backend:
 @dataclass(frozen=True)
 class Frontend:
     name: str
-    port: int
+    host: str  # the load balancer's own loopback address (addresses.py)
+    port: int  # the listener's real port
     map_file: str
 
 
@@ -91,7 +92,7 @@ def render(config: ProxyConfig) -> str:
     for f in config.frontends:
         lines += [
             f"frontend {f.name}",
-            f"  bind {HOST}:{f.port}",
+            f"  bind {f.host}:{f.port}",
             f"  http-request set-var(txn.slot) rand({RANGE})",
             f"  use_backend %[var(txn.slot),map_int({f.map_file},{NO_BACKEND})]",
             f"  default_backend {NO_BACKEND}",
@@ -259,7 +260,7 @@ def start(binary: str, config_path: Path, log_path: Path, runtime: Runtime, *, t
     raise AdapterError(
         what,
         where=f"{config_path} (log: {log_path})",
-        hint="free the port or remove the ports file beside the config, then run `bluegreen sandbox up` again"
+        hint="free the port (or give the listener another port in bluegreen.yaml), then run `bluegreen sandbox up` again"
         if bind
         else f"read {log_path}, then run `bluegreen sandbox up` again",
     )
