@@ -39,6 +39,7 @@ class CheckHealth:
 @dataclass(frozen=True)
 class Smoke:
     colour: Colour
+    release: str = ""  # the version being deployed: a check's `{release}` stands for it
 
 
 @dataclass(frozen=True)

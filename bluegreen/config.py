@@ -434,7 +434,16 @@ class _Loader(InstanceAndAwsRules, AnalysisRules, ReleaseRules):
             if rt is not None
             else d.max_response_time_s,
             publication_lag_s=self.seconds(f"{k}.publication_lag", m.get("publication_lag"), d.publication_lag_s),
+            period_s=self.metric_period(f"{k}.period", m.get("period"), d.period_s),
         )
+
+    def metric_period(self, k: str, v: Any, default: float) -> float:
+        period = self.seconds(k, v, default)
+        # CloudWatch's rule for a statistics period: 1, 5, 10, 30 s or a multiple of 60 s.
+        if period not in (1, 5, 10, 30) and (period < 60 or period % 60):
+            self.fail(k, f"{period:g}s is not a CloudWatch period", "use 60s (what ALB publishes), or 1, 5, 10, 30s")
+            return default
+        return period
 
     def local(self, k: str, v: Any) -> LocalSettings:
         lo = self.mapping(k, v, keys(LocalSettings))

@@ -20,6 +20,7 @@ from bluegreen.config import Config, Environment
 from bluegreen.engine import Engine
 from bluegreen.model import Event, Record
 from bluegreen.ports import Notifier, Platform, Store
+from bluegreen.settings import MetricThresholds
 
 if TYPE_CHECKING:
     from bluegreen.adapters.aws.environment import AwsEnvironment
@@ -181,24 +182,7 @@ def make_platform(config: Config, env: Environment, progress: Progress = _quiet)
         target,
         terraform_runner(config, progress),
         make_baker(config, env, target, progress),
-        request_window_s=request_window_s(config),
     )
-
-
-def request_window_s(config: Config) -> float:
-    """How far back the retire evidence looks for requests: two CloudWatch periods and the publication lag.
-
-    AWS: 60 s periods about a minute late, so 180 s. The sandbox's data plane may publish faster
-    (`sandbox up` with BLUEGREEN_SANDBOX_METRIC_*): its status says how fast.
-    """
-    if in_sandbox(config):
-        from bluegreen.sandbox import plane
-
-        found = plane.status(state_dir(config)) or {}
-        period, lag = found.get("metric_period_s"), found.get("metric_lag_s")
-        if isinstance(period, int | float) and isinstance(lag, int | float):
-            return float(2 * period + lag)
-    return 180.0
 
 
 def aws_platform(
@@ -255,35 +239,36 @@ def destroy_environment(config: Config, env: Environment, progress: Progress = _
 # -- the sandbox (`bluegreen sandbox up/status/down`) --------------------------------------------
 
 
-# How the sandbox's data plane behaves, read by `sandbox up` only: AWS's timing by default; the tests
-# shorten the metric period and lag so the metric gates act within seconds.
-DATAPLANE_SETTINGS_ENV = {
-    "BLUEGREEN_SANDBOX_PROPAGATION_S": ("--propagation-s", 1.0),
-    "BLUEGREEN_SANDBOX_METRIC_PERIOD_S": ("--metric-period-s", 60.0),
-    "BLUEGREEN_SANDBOX_METRIC_LAG_S": ("--metric-lag-s", 60.0),
-}
+# How soon the sandbox's data plane follows an API change (AWS: seconds to tens of seconds); the
+# tests lengthen it to show that the engine reads back before it moves on.
+PROPAGATION_ENV = "BLUEGREEN_SANDBOX_PROPAGATION_S"
 
 
-def sandbox_dataplane_options() -> list[str]:
-    options = []
-    for variable, (flag, default) in DATAPLANE_SETTINGS_ENV.items():
-        value = _seconds(variable, default)
-        options += [flag, str(int(value)) if flag == "--metric-period-s" else f"{value:g}"]
-    return options
+def sandbox_dataplane_options(config: Config) -> list[str]:
+    """The data plane publishes the load balancers' metrics as the config says they are published
+    (`metrics.period` and `metrics.publication_lag`; AWS: 60 s periods about a minute late), the
+    fastest of its AWS environments, so what the adapters wait for is what the sandbox does."""
+    published = [e.metrics for e in config.environments.values() if e.platform == "aws"] or [MetricThresholds()]
+    period, lag = min(m.period_s for m in published), min(m.publication_lag_s for m in published)
+    return [
+        *("--propagation-s", f"{_seconds(PROPAGATION_ENV, 1.0):g}"),
+        *("--metric-period-s", str(int(period)), "--metric-lag-s", f"{lag:g}"),
+    ]
 
 
 def sandbox_up(config: Config, progress: Progress = _quiet) -> SandboxInfo:
     """Start (or reuse) the sandbox's server and data plane; create (or update) its network and every AWS
-    environment. A failure stops everything, so nothing half-started is left running."""
+    environment. A failure of a sandbox this command started stops it, so nothing half-started is left."""
     from bluegreen.errors import BluegreenError
-    from bluegreen.sandbox import lifecycle
+    from bluegreen.sandbox import lifecycle, record
 
-    options = sandbox_dataplane_options()
-    server = lifecycle.start(state_dir(config), config.aws.region, options, progress)
+    fresh = record.running_server(state_dir(config)) is None
+    server = lifecycle.start(state_dir(config), config.aws.region, sandbox_dataplane_options(config), progress)
     try:
         return lifecycle.provision(config, server, terraform_runner(config, progress, sandbox=True))
     except BluegreenError:
-        sandbox_down(config, progress)
+        if fresh:
+            sandbox_down(config, progress)
         raise
 
 

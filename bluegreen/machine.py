@@ -411,7 +411,7 @@ def _next_forward(rec: Record, step: Step, now: float) -> Decision:
                 return _next(checked, now)
             return _issue(rec, CheckHealth(rec.to_colour), now)
         case StepKind.SMOKE:
-            return _issue(rec, Smoke(rec.to_colour), now)
+            return _issue(rec, Smoke(rec.to_colour, rec.release.version), now)
         case StepKind.HEADROOM:
             assert rec.from_colour is not None
             return _issue(rec, CheckHeadroom(rec.from_colour), now)

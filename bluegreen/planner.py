@@ -14,7 +14,6 @@ from bluegreen.model import Actor, Colour, Phase, Record, Release, Step, StepKin
 from bluegreen.settings import Environment
 
 FULL = 100
-METRIC_PERIOD_S = 60.0  # load balancer metrics come in 60 s periods (ALB and classic ELB alike)
 
 
 def shift_weights(env: Environment, strategy: str) -> list[tuple[int, float]]:
@@ -95,12 +94,12 @@ def plan(env: Environment, *, first_deploy: bool, bake: bool, strategy: str | No
                 poll_s=env.traffic.check_every_s,
                 retries=env.traffic.readback_retries,
                 settle_s=settle if hold > 0 else 0.0,
-                metric_period_s=METRIC_PERIOD_S if settle and hold > 0 else 0.0,
+                metric_period_s=env.metrics.period_s if settle and hold > 0 else 0.0,
                 analyse=judged and weight < FULL,
             )
         )
     if env.bake_time_s > 0:
-        period = METRIC_PERIOD_S if settle else 0.0
+        period = env.metrics.period_s if settle else 0.0
         steps.append(
             Step(
                 StepKind.OBSERVE,

@@ -200,8 +200,8 @@ class Traffic(Protocol):
 
 
 class Verifier(Protocol):
-    def smoke(self, colour: Colour) -> SmokeResult:
-        """Run the configured smoke checks against this colour only."""
+    def smoke(self, colour: Colour, release: str = "") -> SmokeResult:
+        """Run the configured smoke checks against this colour only (`{release}` in a check is `release`)."""
         ...
 
 

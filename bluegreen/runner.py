@@ -151,8 +151,8 @@ def execute(platform: Platform, cmd: Command, seq: int) -> Observation:
                 return Provisioned(seq, p.provisioner.provision(c, r))
             case CheckHealth(colour=c):
                 return HealthPolled(seq, p.health.check(c))
-            case Smoke(colour=c):
-                return Smoked(seq, p.verifier.smoke(c))
+            case Smoke(colour=c, release=release):
+                return Smoked(seq, p.verifier.smoke(c, release))
             case CheckHeadroom(colour=c):
                 return HeadroomChecked(seq, p.health.headroom(c))
             case SetWeights():

@@ -115,8 +115,10 @@ class BakeSettings:
 class MetricThresholds:
     max_5xx: int | None = None
     max_response_time_s: float | None = None
-    # How late the load balancer's metrics reach CloudWatch (ALB: per 60 s period, about a minute late).
+    # How the load balancer's metrics reach CloudWatch: ALB and classic ELB publish one datapoint per
+    # 60 s period, about a minute after it closes (the sandbox can be told to be faster: its config says).
     publication_lag_s: float = 60.0
+    period_s: float = 60.0
 
     @property
     def any(self) -> bool:

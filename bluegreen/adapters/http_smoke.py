@@ -20,6 +20,7 @@ from bluegreen.config import SmokeCheck
 from bluegreen.model import Colour
 from bluegreen.ports import SmokeResult
 
+RELEASE = "{release}"  # in a check's `contains`: the version being deployed
 MAX_BODY = 1 << 20  # enough for any page a smoke check looks into
 SNIPPET = 160
 
@@ -74,16 +75,15 @@ def snippet(body: str) -> str:
     return flat if len(flat) <= SNIPPET else flat[:SNIPPET] + "..."
 
 
-def judge(check: SmokeCheck, url: str, answer: Answer) -> str:
-    """Why this answer fails the check ("" when it passes)."""
+def judge(check: SmokeCheck, url: str, answer: Answer, release: str = "") -> str:
+    """Why this answer fails the check ("" when it passes); `{release}` in `contains` is the release deployed."""
     if answer.status is None:
         return f"GET {url}: {answer.error}"
     if answer.status != check.status:
         return f"GET {url}: status {answer.status}, expected {check.status}; body: {snippet(answer.body)!r}"
-    if check.contains and check.contains not in answer.body:
-        return (
-            f"GET {url}: status {answer.status} but the body lacks {check.contains!r}; body: {snippet(answer.body)!r}"
-        )
+    expected = check.contains.replace(RELEASE, release)
+    if expected and expected not in answer.body:
+        return f"GET {url}: status {answer.status} but the body lacks {expected!r}; body: {snippet(answer.body)!r}"
     return ""
 
 
@@ -94,7 +94,7 @@ class HttpSmoke:
         self._base_url = base_url
         self._checks = tuple(checks)
 
-    def smoke(self, colour: Colour) -> SmokeResult:
+    def smoke(self, colour: Colour, release: str = "") -> SmokeResult:
         if not self._checks:
             return SmokeResult(ok=True, detail="no smoke checks configured")
         base = self._base_url(colour).rstrip("/")
@@ -102,7 +102,7 @@ class HttpSmoke:
         passed = []
         for check in self._checks:
             url = base + check.path
-            failure = judge(check, url, fetch(url, check.timeout_s))
+            failure = judge(check, url, fetch(url, check.timeout_s), release)
             if failure:
                 failures.append(failure)
             else:

@@ -155,7 +155,7 @@ class World:
             return Weights.from_json(self.previous_weights) or Weights()
         return Weights.from_json(self.weights) or Weights()
 
-    def smoke(self, colour: Colour) -> SmokeResult:
+    def smoke(self, colour: Colour, release: str = "") -> SmokeResult:
         self._maybe_fail("smoke")
         slot = self.colours.get(colour.value)
         if slot is None:
@@ -267,8 +267,8 @@ class FileWorld:
     def read_weights(self) -> Weights:
         return self._call(lambda w: w.read_weights())
 
-    def smoke(self, colour: Colour) -> SmokeResult:
-        return self._call(lambda w: w.smoke(colour))
+    def smoke(self, colour: Colour, release: str = "") -> SmokeResult:
+        return self._call(lambda w: w.smoke(colour, release))
 
     def evaluate(self, colour: Colour, since: float | None = None) -> AlarmCheck:
         return self._call(lambda w: w.evaluate(colour, since))

@@ -87,6 +87,14 @@ def test_checks_reach_only_the_colour_asked_for(urls: dict[Colour, str]) -> None
     assert "Served by blue" in result.detail  # the snippet shows what came back
 
 
+def test_release_in_a_check_is_the_version_being_deployed(urls: dict[Colour, str]) -> None:
+    check = SmokeCheck("/about/", contains="Served by {release}")
+    assert smoke(urls, check).smoke(GREEN, "green").ok  # the app says "Served by green": as if green were the release
+    result = smoke(urls, check).smoke(GREEN, "v2")
+    assert not result.ok
+    assert "lacks 'Served by v2'" in result.detail
+
+
 def test_wrong_status(urls: dict[Colour, str]) -> None:
     result = smoke(urls, SmokeCheck("/health"), SmokeCheck("/missing")).smoke(GREEN)
     assert not result.ok

@@ -40,3 +40,17 @@ def test_every_problem_is_reported_not_only_the_first() -> None:
         "environments.web.traffic.step",
         "environments.web.promotion",
     ]
+
+
+@pytest.mark.parametrize(("period", "seconds"), [("1s", 1), ("5s", 5), ("10s", 10), ("30s", 30), ("60s", 60), ("5m", 300)])
+def test_a_metric_period_is_one_cloudwatch_allows(period: str, seconds: float) -> None:
+    metrics = {"period": period, "publication_lag": "2s"}
+    env = config.parse({"environments": {"web": {"platform": "simulated", "metrics": metrics}}}).environment("web")
+    assert (env.metrics.period_s, env.metrics.publication_lag_s) == (seconds, 2)
+
+
+@pytest.mark.parametrize("period", ["7s", "90s", "0s"])
+def test_a_metric_period_cloudwatch_does_not_allow_is_a_config_error(period: str) -> None:
+    with pytest.raises(ConfigError, match="is not a CloudWatch period") as e:
+        config.parse({"environments": {"web": {"platform": "simulated", "metrics": {"period": period}}}})
+    assert "environments.web.metrics.period" in e.value.what

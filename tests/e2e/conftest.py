@@ -31,9 +31,6 @@ import pytest
 from tests.e2e.world import BLUEGREEN, Processes, Sandbox, command_env, gone, run, settle, wait_for
 
 UP_TIMEOUT_S = 420
-# ALB metrics per 5 s period, published 2 s after it closes (AWS: 60 s, about a minute late), so the
-# metric gates act on real traffic within seconds.
-DATAPLANE_ENV = {"BLUEGREEN_SANDBOX_METRIC_PERIOD_S": "5", "BLUEGREEN_SANDBOX_METRIC_LAG_S": "2"}
 
 
 @dataclass
@@ -84,7 +81,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            env=command_env(DATAPLANE_ENV),
+            env=command_env(),
             start_new_session=True,  # its own process group: an interrupted start is killed with terraform
         )
     config.stash[_UP] = _Up(world, proc, output, time.monotonic())
@@ -112,7 +109,7 @@ def sandbox(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
         if early is not None:
             code, output = early.wait()
         else:
-            up = run(cfg, "sandbox", "up", timeout=UP_TIMEOUT_S, env=DATAPLANE_ENV)
+            up = run(cfg, "sandbox", "up", timeout=UP_TIMEOUT_S)
             code, output = up.returncode, up.stdout + up.stderr
         assert code == 0, output
         info = json.loads(run(cfg, "sandbox", "status", "--json", timeout=60).stdout)

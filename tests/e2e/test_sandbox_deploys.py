@@ -10,15 +10,13 @@ colour is live.
 from __future__ import annotations
 
 import json
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bluegreen.adapters.terraform import MIRROR_ENV
 from bluegreen.adapters.local.loadgen import LoadGenerator
+from bluegreen.adapters.terraform import MIRROR_ENV
 from tests.e2e.world import (
     ENV,
     Processes,

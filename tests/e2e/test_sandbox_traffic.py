@@ -80,7 +80,7 @@ def test_no_request_fails_through_the_production_listener_across_deploys_an_abor
     with production_load(sandbox) as (kept, fresh):
         for n, strategy in enumerate(plan):
             cfg = sandbox.write_config(f"traffic-{n}", traffic=STRATEGIES[strategy], **QUICK)
-            res = run(cfg, "deploy", ENV, "--version", VERSIONS[n % 2], timeout=300)
+            res = run(cfg, "deploy", ENV, "--version", VERSIONS[n % 2], timeout=600)
             assert res.returncode == 0, f"deploy {n} ({strategy}):\n{res.stdout}{res.stderr}"
 
         old = live_colour(sandbox)

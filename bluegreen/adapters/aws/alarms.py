@@ -169,7 +169,8 @@ class CloudWatchAlarms:
             latency = target_group_metric(self._env, colour, "TargetResponseTime")
             where = f"target group {target_group_name(self._env.target_group(colour))}"
         now, lag = self._now(), t.publication_lag_s
-        window = published_window(now - lag - self._window_s if since is None else since, now, lag)
+        since = now - lag - self._window_s if since is None else since
+        window = published_window(since, now, lag, int(t.period_s))
         if window.empty:
             return [], [f"metrics of {where}: no whole minute since the step started is published yet ({lag:g}s lag)"]
         if total(fetch_between(self._cloudwatch, requests, ["Sum"], window)) is None:

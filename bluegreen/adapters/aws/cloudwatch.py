@@ -73,7 +73,7 @@ def fetch_datapoints(
     cloudwatch: Any, query: MetricQuery, statistics: Sequence[str], *, now: float, window_s: float
 ) -> list[dict[str, Any]]:
     period = metric_window(window_s)
-    return fetch_between(cloudwatch, query, statistics, PublishedWindow(now - period, now), period=period)
+    return fetch_between(cloudwatch, query, statistics, PublishedWindow(now - period, now, period))
 
 
 PERIOD_S = 60  # ALB and classic ELB metrics: one datapoint per 60 s period, for periods that had requests
@@ -85,6 +85,7 @@ class PublishedWindow:
 
     start: float
     end: float
+    period: int = PERIOD_S
 
     @property
     def empty(self) -> bool:
@@ -107,11 +108,11 @@ def published_window(since: float, now: float, lag_s: float, period_s: int = PER
     """
     start = since // period_s * period_s
     end = (now - lag_s) // period_s * period_s
-    return PublishedWindow(float(start), float(max(start, end)))
+    return PublishedWindow(float(start), float(max(start, end)), period_s)
 
 
 def fetch_between(
-    cloudwatch: Any, query: MetricQuery, statistics: Sequence[str], window: PublishedWindow, *, period: int = PERIOD_S
+    cloudwatch: Any, query: MetricQuery, statistics: Sequence[str], window: PublishedWindow
 ) -> list[dict[str, Any]]:
     """The datapoints of `query` in `window` (none when it is empty)."""
     if window.empty:
@@ -123,7 +124,7 @@ def fetch_between(
             Dimensions=[{"Name": k, "Value": v} for k, v in query.dimensions],
             StartTime=datetime.fromtimestamp(window.start, UTC),
             EndTime=datetime.fromtimestamp(window.end, UTC),
-            Period=period,
+            Period=window.period,
             Statistics=list(statistics),
         )
     return list(response.get("Datapoints", []))

@@ -27,6 +27,9 @@ from bluegreen.adapters.aws.health_rules import (
 from bluegreen.adapters.aws.session import AwsTarget, api_errors, client
 from bluegreen.model import Colour
 from bluegreen.ports import DrainState, Headroom, HealthSnapshot, HealthState, Traffic
+from bluegreen.settings import MetricThresholds
+
+AWS_PUBLICATION = MetricThresholds()  # ALB metrics: 60 s periods, about a minute late
 
 # -- the adapter ------------------------------------------------------------------------
 
@@ -43,8 +46,7 @@ class AwsHealth:
         elbv2: Any = None,
         elb: Any = None,
         cloudwatch: Any = None,
-        request_window_s: float = 180.0,
-        publication_lag_s: float = 60.0,
+        publication: MetricThresholds = AWS_PUBLICATION,
         now: Callable[[], float] = time.time,
     ) -> None:
         self._env = env
@@ -53,13 +55,17 @@ class AwsHealth:
         self._elbv2 = elbv2
         self._elb = elb
         self._cloudwatch = cloudwatch
-        self._request_window_s = request_window_s
-        self._lag_s = publication_lag_s
+        self._publication = publication
         self._now = now
 
     @classmethod
     def from_target(
-        cls, env: AwsEnvironment, target: AwsTarget, *, traffic: Traffic, publication_lag_s: float = 60.0
+        cls,
+        env: AwsEnvironment,
+        target: AwsTarget,
+        *,
+        traffic: Traffic,
+        publication: MetricThresholds = AWS_PUBLICATION,
     ) -> AwsHealth:
         classic = env.load_balancer_type == "elb"
         return cls(
@@ -69,7 +75,7 @@ class AwsHealth:
             elbv2=None if classic else client(target, "elbv2"),
             elb=client(target, "elb") if classic else None,
             cloudwatch=None if classic else client(target, "cloudwatch"),
-            publication_lag_s=publication_lag_s,
+            publication=publication,
         )
 
     @property
@@ -150,10 +156,14 @@ class AwsHealth:
         return self._requests_seen(colour)
 
     def _requests_seen(self, colour: Colour) -> DrainState:
-        """Requests CloudWatch has published for the colour, in a window ending before the publication lag."""
+        """Requests CloudWatch has published for the colour in its last two periods before the publication lag.
+
+        Two whole periods (AWS: two minutes) with no request published, after the colour left every
+        listener and its targets finished draining, is the evidence that nothing still reaches it.
+        """
         query = target_group_metric(self._env, colour, "RequestCount")
-        now = self._now()
-        window = published_window(now - self._lag_s - self._request_window_s, now, self._lag_s)
+        now, lag, period = self._now(), self._publication.publication_lag_s, int(self._publication.period_s)
+        window = published_window(now - lag - 2 * period, now, lag, period)
         requests = total(fetch_between(self._cloudwatch, query, ["Sum"], window)) or 0.0
         if requests > 0:
             return DrainState(serving=True, reason=f"{requests:g} requests reached {colour} from {window.describe()}")

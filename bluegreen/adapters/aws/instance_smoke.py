@@ -62,7 +62,7 @@ class InstanceSmoke:
             elb=client(target, "elb"),
         )
 
-    def smoke(self, colour: Colour) -> SmokeResult:
+    def smoke(self, colour: Colour, release: str = "") -> SmokeResult:
         if not self._checks:
             return SmokeResult(ok=True, detail="no smoke checks configured")
         addresses = self.addresses(colour)
@@ -70,7 +70,7 @@ class InstanceSmoke:
             return SmokeResult(ok=False, detail=f"{self._env.asg_name(colour)} has no InService instance to smoke")
         failed = []
         for instance, address in addresses.items():
-            result = HttpSmoke(_at(address), self._checks).smoke(colour)
+            result = HttpSmoke(_at(address), self._checks).smoke(colour, release)
             if not result.ok:
                 failed.append(f"{instance} ({address}): {result.detail}")
         if failed:

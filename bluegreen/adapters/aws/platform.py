@@ -45,9 +45,7 @@ class ProvisionThenPreview:
         self.provisioner.destroy(colour)
 
 
-def build_aws_platform(
-    env: Environment, target: AwsTarget, runner: TerraformRunner, baker: Baker, *, request_window_s: float = 180.0
-) -> Platform:
+def build_aws_platform(env: Environment, target: AwsTarget, runner: TerraformRunner, baker: Baker) -> Platform:
     outputs = environment_outputs(runner, env)
     if outputs is None:
         raise UsageError(
@@ -55,17 +53,11 @@ def build_aws_platform(
             where=f"terraform state of environment {env.name}",
             hint=f"create it once: bluegreen env up {env.name} (in the sandbox: bluegreen sandbox up)",
         )
-    return assemble(env, target, outputs, runner=runner, baker=baker, request_window_s=request_window_s)
+    return assemble(env, target, outputs, runner=runner, baker=baker)
 
 
 def assemble(
-    env: Environment,
-    target: AwsTarget,
-    outputs: AwsEnvironment,
-    *,
-    runner: TerraformRunner,
-    baker: Baker,
-    request_window_s: float = 180.0,
+    env: Environment, target: AwsTarget, outputs: AwsEnvironment, *, runner: TerraformRunner, baker: Baker
 ) -> Platform:
     slots = AwsProvisioner(runner, env, outputs, target)
     traffic: Traffic
@@ -82,7 +74,7 @@ def assemble(
         name="aws",
         baker=baker,
         provisioner=provisioner,
-        health=AwsHealth.from_target(outputs, target, traffic=traffic, publication_lag_s=env.metrics.publication_lag_s),
+        health=AwsHealth.from_target(outputs, target, traffic=traffic, publication=env.metrics),
         traffic=traffic,
         verifier=verifier,
         alarms=CloudWatchAlarms.from_target(
