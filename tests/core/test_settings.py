@@ -42,7 +42,9 @@ def test_every_problem_is_reported_not_only_the_first() -> None:
     ]
 
 
-@pytest.mark.parametrize(("period", "seconds"), [("1s", 1), ("5s", 5), ("10s", 10), ("30s", 30), ("60s", 60), ("5m", 300)])
+@pytest.mark.parametrize(
+    ("period", "seconds"), [("1s", 1), ("5s", 5), ("10s", 10), ("30s", 30), ("60s", 60), ("5m", 300)]
+)
 def test_a_metric_period_is_one_cloudwatch_allows(period: str, seconds: float) -> None:
     metrics = {"period": period, "publication_lag": "2s"}
     env = config.parse({"environments": {"web": {"platform": "simulated", "metrics": metrics}}}).environment("web")
