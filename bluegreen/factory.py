@@ -244,15 +244,19 @@ def destroy_environment(config: Config, env: Environment, progress: Progress = _
 PROPAGATION_ENV = "BLUEGREEN_SANDBOX_PROPAGATION_S"
 
 
-def sandbox_dataplane_options(config: Config) -> list[str]:
+def sandbox_metric_timing(config: Config) -> tuple[int, float]:
     """The data plane publishes the load balancers' metrics as the config says they are published
     (`metrics.period` and `metrics.publication_lag`; AWS: 60 s periods about a minute late), the
     fastest of its AWS environments, so what the adapters wait for is what the sandbox does."""
     published = [e.metrics for e in config.environments.values() if e.platform == "aws"] or [MetricThresholds()]
-    period, lag = min(m.period_s for m in published), min(m.publication_lag_s for m in published)
+    return int(min(m.period_s for m in published)), min(m.publication_lag_s for m in published)
+
+
+def sandbox_dataplane_options(config: Config) -> list[str]:
+    period, lag = sandbox_metric_timing(config)
     return [
         *("--propagation-s", f"{_seconds(PROPAGATION_ENV, 1.0):g}"),
-        *("--metric-period-s", str(int(period)), "--metric-lag-s", f"{lag:g}"),
+        *("--metric-period-s", str(period), "--metric-lag-s", f"{lag:g}"),
     ]
 
 
@@ -260,10 +264,11 @@ def sandbox_up(config: Config, progress: Progress = _quiet) -> SandboxInfo:
     """Start (or reuse) the sandbox's server and data plane; create (or update) its network and every AWS
     environment. A failure of a sandbox this command started stops it, so nothing half-started is left."""
     from bluegreen.errors import BluegreenError
-    from bluegreen.sandbox import lifecycle, record
+    from bluegreen.sandbox import lifecycle, plane, record
 
     fresh = record.running_server(state_dir(config)) is None
     server = lifecycle.start(state_dir(config), config.aws.region, sandbox_dataplane_options(config), progress)
+    plane.publish_metrics_as(state_dir(config), *sandbox_metric_timing(config))  # a running data plane follows
     try:
         return lifecycle.provision(config, server, terraform_runner(config, progress, sandbox=True))
     except BluegreenError:

@@ -25,7 +25,7 @@ from bluegreen.adapters.toolproc import alive
 from bluegreen.errors import AdapterError
 from bluegreen.sandbox import server as moto
 from bluegreen.sandbox.dataplane import haproxy
-from bluegreen.sandbox.dataplane.daemon import read_status, status_path
+from bluegreen.sandbox.dataplane.daemon import read_status, status_path, timing_path
 
 START_TIMEOUT_S = 30.0
 # The daemon stops every app process (TERM, then KILL after 5 s) and proxy on SIGTERM; then it is killed.
@@ -114,6 +114,12 @@ def status(state_dir: Path) -> dict[str, Any] | None:
     if process is None or found is None or found.get("pid") != process.pid:
         return None
     return found
+
+
+def publish_metrics_as(state_dir: Path, period_s: int, lag_s: float) -> None:
+    """Tell the running (or next) data plane how to publish the load balancers' metrics from now on."""
+    timing_path(state_dir).parent.mkdir(parents=True, exist_ok=True)
+    write_text(timing_path(state_dir), json.dumps({"metric_period_s": period_s, "metric_lag_s": lag_s}))
 
 
 def front_endpoint(state_dir: Path) -> str:

@@ -4,7 +4,9 @@
 
 Every tick (0.25 s): reconcile the instances (an app process per instance
 an Auto Scaling group holds), then the load balancers (a proxy per
-listener); every second: publish the metrics whose period has closed. After
+listener); every second: publish the metrics whose period has closed (by
+the timing in <state-dir>/sandbox/dataplane.timing.json when `sandbox up`
+wrote one: its config's, so a later `up` changes it live). After
 each tick the status (instances, load balancers, the front endpoint, the
 last error) is written atomically to <state-dir>/sandbox/dataplane.json,
 where `sandbox status` reads it. The front (the endpoint in front of moto
@@ -48,6 +50,19 @@ TEST_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "te
 
 def status_path(state_dir: Path) -> Path:
     return state_dir / "sandbox" / "dataplane.json"
+
+
+def timing_path(state_dir: Path) -> Path:
+    """Where `sandbox up` writes how the metrics are published now: {"metric_period_s", "metric_lag_s"}."""
+    return state_dir / "sandbox" / "dataplane.timing.json"
+
+
+def read_timing(state_dir: Path) -> tuple[int, float] | None:
+    try:
+        found = json.loads(timing_path(state_dir).read_text())
+        return int(found["metric_period_s"]), float(found["metric_lag_s"])
+    except (FileNotFoundError, json.JSONDecodeError, KeyError, TypeError, ValueError):
+        return None
 
 
 def read_status(state_dir: Path) -> dict[str, Any] | None:
@@ -156,7 +171,7 @@ class Daemon:
                 steps.append(("terminated targets", self.deregister_terminated))
             steps.append(("load balancers", self.load_balancers.reconcile))
             if publish:
-                steps.append(("metrics", lambda: self.load_balancers.publish_metrics(time.time())))
+                steps.append(("metrics", self.publish_metrics))
         for name, step in steps:
             try:
                 step()
@@ -170,6 +185,14 @@ class Daemon:
             self.api_ok_at = time.monotonic()
         self.error = "; ".join(errors)
         write_status(self.state_dir, self.status(running=True))
+
+    def publish_metrics(self) -> None:
+        """Publish what is due, by the timing `sandbox up` last wrote (a later `up` may change it)."""
+        timing = read_timing(self.state_dir)
+        if timing is not None and timing != (self.args.metric_period_s, self.args.metric_lag_s):
+            self.args.metric_period_s, self.args.metric_lag_s = timing
+            self.load_balancers.periods.period_s, self.load_balancers.periods.lag_s = timing
+        self.load_balancers.publish_metrics(time.time())
 
     def deregister_terminated(self) -> None:
         """Deregister instances that no longer run from their target groups, as AWS does when an instance
