@@ -35,42 +35,6 @@ resource "aws_security_group" "load_balancer" {
   tags        = merge(local.tags, { Name = "${var.name}-lb" })
 }
 
-resource "aws_security_group_rule" "lb_production" {
-  for_each = toset([for p in local.lb_ports : tostring(p)])
-
-  security_group_id = aws_security_group.load_balancer.id
-  type              = "ingress"
-  description       = tonumber(each.key) == local.production_port ? "production listener" : "HTTP, redirected to HTTPS"
-  from_port         = tonumber(each.key)
-  to_port           = tonumber(each.key)
-  protocol          = "tcp"
-  cidr_blocks       = var.ingress_cidrs
-}
-
-# The test listener serves the colour that users do not see yet: only the
-# addresses bluegreen's smoke checks come from may reach it. None: no rule.
-resource "aws_security_group_rule" "lb_test" {
-  count = local.alb && length(var.test_ingress_cidrs) > 0 ? 1 : 0
-
-  security_group_id = aws_security_group.load_balancer.id
-  type              = "ingress"
-  description       = "test listener (smoke checks of the idle colour)"
-  from_port         = var.test_listener_port
-  to_port           = var.test_listener_port
-  protocol          = "tcp"
-  cidr_blocks       = var.test_ingress_cidrs
-}
-
-resource "aws_security_group_rule" "lb_to_instances" {
-  security_group_id        = aws_security_group.load_balancer.id
-  type                     = "egress"
-  description              = "requests and health checks to the instances (application port)"
-  from_port                = var.instance_port
-  to_port                  = var.instance_port
-  protocol                 = "tcp"
-  source_security_group_id = aws_security_group.instances.id
-}
-
 resource "aws_security_group" "instances" {
   # checkov:skip=CKV2_AWS_5: attached by the slot module's launch template (another state), which checkov cannot follow
   name        = "${var.name}-instances"
@@ -79,29 +43,91 @@ resource "aws_security_group" "instances" {
   tags        = merge(local.tags, { Name = "${var.name}-instances" })
 }
 
-resource "aws_security_group_rule" "instances_from_lb" {
-  security_group_id        = aws_security_group.instances.id
-  type                     = "ingress"
-  description              = "the application, from the load balancer only"
-  from_port                = var.instance_port
-  to_port                  = var.instance_port
-  protocol                 = "tcp"
-  source_security_group_id = aws_security_group.load_balancer.id
+locals {
+  # A rule names its peer: addresses (cidr_blocks) or the other group (peer_group).
+  rule_defaults = { protocol = "tcp", cidr_blocks = null, peer_group = null }
+  security_group_rules = { for key, rule in merge(
+    {
+      for p in local.lb_ports : "lb-in-${p}" => {
+        group       = aws_security_group.load_balancer.id
+        type        = "ingress"
+        description = p == local.production_port ? "production listener" : "HTTP, redirected to HTTPS"
+        port        = p
+        cidr_blocks = var.ingress_cidrs
+      }
+    },
+    # The test listener serves the colour that users do not see yet: only the
+    # addresses bluegreen's smoke checks come from may reach it. None: no rule.
+    local.alb && length(var.test_ingress_cidrs) > 0 ? {
+      "lb-in-test" = {
+        group       = aws_security_group.load_balancer.id
+        type        = "ingress"
+        description = "test listener (smoke checks of the idle colour)"
+        port        = var.test_listener_port
+        cidr_blocks = var.test_ingress_cidrs
+      }
+    } : {},
+    {
+      "lb-out-instances" = {
+        group       = aws_security_group.load_balancer.id
+        type        = "egress"
+        description = "requests and health checks to the instances (application port)"
+        port        = var.instance_port
+        peer_group  = aws_security_group.instances.id
+      }
+      "instances-in-lb" = {
+        group       = aws_security_group.instances.id
+        type        = "ingress"
+        description = "the application, from the load balancer only"
+        port        = var.instance_port
+        peer_group  = aws_security_group.load_balancer.id
+      }
+    },
+    # What the instances may reach (README: egress). DNS, the instance metadata
+    # service and NTP at the VPC's own addresses are never filtered by security
+    # groups, so they need no rule.
+    {
+      for r in var.instance_egress : "instances-out-${r.description}" => {
+        group       = aws_security_group.instances.id
+        type        = "egress"
+        description = r.description
+        protocol    = r.protocol
+        port        = r.port
+        cidr_blocks = r.cidr_blocks
+      }
+    },
+  ) : key => merge(local.rule_defaults, rule) }
 }
 
-# What the instances may reach (README: egress). DNS, the instance metadata
-# service and NTP at the VPC's own addresses are never filtered by security
-# groups, so they need no rule.
-resource "aws_security_group_rule" "instances_egress" {
-  for_each = { for r in var.instance_egress : r.description => r }
+resource "aws_security_group_rule" "rules" {
+  for_each = local.security_group_rules
 
-  security_group_id = aws_security_group.instances.id
-  type              = "egress"
-  description       = each.value.description
-  from_port         = each.value.port
-  to_port           = each.value.port
-  protocol          = each.value.protocol
-  cidr_blocks       = each.value.cidr_blocks
+  security_group_id        = each.value.group
+  type                     = each.value.type
+  description              = each.value.description
+  from_port                = each.value.port
+  to_port                  = each.value.port
+  protocol                 = each.value.protocol
+  cidr_blocks              = each.value.cidr_blocks
+  source_security_group_id = each.value.peer_group
+}
+
+# The rules of fixed name keep their state; those keyed by a port or a
+# description (lb_production, instances_egress) cannot be mapped here, so they
+# are replaced (README: Upgrading).
+moved {
+  from = aws_security_group_rule.lb_test[0]
+  to   = aws_security_group_rule.rules["lb-in-test"]
+}
+
+moved {
+  from = aws_security_group_rule.lb_to_instances
+  to   = aws_security_group_rule.rules["lb-out-instances"]
+}
+
+moved {
+  from = aws_security_group_rule.instances_from_lb
+  to   = aws_security_group_rule.rules["instances-in-lb"]
 }
 
 # -- Application Load Balancer ---------------------------------------------------
