@@ -132,12 +132,10 @@ def deploy(
 @release_options
 @json_option
 @click.pass_obj
+@cli_releases.or_release
 def plan(ctx: Context, environment: str, version: str, ami: str | None, strategy: str | None, json_mode: bool) -> None:
     """Show every step, wait, gate, image and what will be destroyed (for a release, of every wave). Changes nothing."""
     from bluegreen.model import record_to_dict
-
-    if cli_releases.is_release(ctx, environment):
-        return cli_releases.plan(ctx, environment, version, json_mode)
     from bluegreen.reporting import plan_lines
 
     printer = Printer.choose(json_mode=json_mode)
@@ -155,11 +153,9 @@ def plan(ctx: Context, environment: str, version: str, ami: str | None, strategy
 @click.option("--no-wait", is_flag=True, help="Record the promotion and return; the deploying process continues.")
 @json_option
 @click.pass_obj
+@cli_releases.or_release
 def promote(ctx: Context, environment: str, no_wait: bool, json_mode: bool) -> None:
     """Let a deployment paused at the promotion gate continue (a release: its gate between waves)."""
-
-    if cli_releases.is_release(ctx, environment):
-        return cli_releases.verb(ctx, environment, "promote", json_mode, wait=not no_wait)
     printer = Printer.choose(json_mode=json_mode)
     rec = _engine(ctx, printer).promote(environment, wait=not no_wait)
     _finish(printer, rec, verb="promote")
@@ -171,11 +167,9 @@ def promote(ctx: Context, environment: str, no_wait: bool, json_mode: bool) -> N
 @click.option("--no-wait", is_flag=True, help="Record the abort and return; the deploying process rolls back.")
 @json_option
 @click.pass_obj
+@cli_releases.or_release
 def abort(ctx: Context, environment: str, reason: str, no_wait: bool, json_mode: bool) -> None:
     """Roll back: all traffic to the old colour (read back), then remove the new one (a release: every environment in flight)."""
-
-    if cli_releases.is_release(ctx, environment):
-        return cli_releases.verb(ctx, environment, "abort", json_mode, reason=reason, wait=not no_wait)
     printer = Printer.choose(json_mode=json_mode)
     rec = _engine(ctx, printer).abort(environment, reason=reason, wait=not no_wait)
     _finish(printer, rec, verb="abort")
@@ -186,12 +180,11 @@ def abort(ctx: Context, environment: str, reason: str, no_wait: bool, json_mode:
 @click.option("--no-wait", is_flag=True, help="Exit 0 when paused at the promotion gate.")
 @json_option
 @click.pass_obj
+@cli_releases.or_release
 def resume(ctx: Context, environment: str, no_wait: bool, json_mode: bool) -> None:
     """Continue a deployment (or a release) from its record (after its process died, or when blocked)."""
     from bluegreen.factory import clean_leftover_tools
 
-    if cli_releases.is_release(ctx, environment):
-        return cli_releases.verb(ctx, environment, "resume", json_mode, wait=not no_wait)
     printer = Printer.choose(json_mode=json_mode)
     clean_leftover_tools(ctx.config, lambda text: printer.line(f"  {text}"))
     rec = _engine(ctx, printer).resume(environment, wait=not no_wait)
@@ -215,11 +208,9 @@ def resume(ctx: Context, environment: str, no_wait: bool, json_mode: bool) -> No
 )
 @json_option
 @click.pass_obj
+@cli_releases.or_release
 def status(ctx: Context, environment: str, live: bool, watch: bool, interval: float, json_mode: bool) -> None:
     """Where ENVIRONMENT is: live colour, weights, release, deployment in progress (or a release's waves)."""
-
-    if cli_releases.is_release(ctx, environment):
-        return cli_releases.status(ctx, environment, json_mode)
     printer = Printer.choose(json_mode=json_mode)
     from bluegreen.reporting import status_lines
 

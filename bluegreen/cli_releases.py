@@ -1,17 +1,19 @@
 """The release commands: `release NAME`, and status/promote/abort/resume/plan when NAME is a release.
 
 Registered on the `bluegreen` group from cli.py; the verbs shared with one
-environment call `maybe_*` here first, which act when the name is a release's.
+environment are wrapped in `or_release`, which hands them here when the name
+is a release's.
 """
 
 from __future__ import annotations
 
+import functools
 import sys
 from typing import Any
 
 import click
 
-from bluegreen.cli_context import Context, engine_for, json_option
+from bluegreen.cli_context import Context, F, engine_for, json_option
 from bluegreen.output import Printer, clock_text
 from bluegreen.release_record import ReleaseRecord, release_to_dict
 
@@ -72,6 +74,32 @@ def is_release(ctx: Context, name: str) -> bool:
     return ctx.config.release(name) is not None
 
 
+def or_release(command: F) -> F:
+    """The command as is for an environment; for a release's name, the release's own verb of the same name.
+
+    Goes below `click.pass_obj`: the command is called as (ctx, environment, **its options).
+    """
+
+    @functools.wraps(command)
+    def routed(ctx: Context, environment: str, **options: Any) -> None:
+        if is_release(ctx, environment):
+            return _for_release(command.__name__, ctx, environment, options)
+        return command(ctx, environment, **options)  # type: ignore[no-any-return]
+
+    return routed  # type: ignore[return-value]
+
+
+def _for_release(name: str, ctx: Context, release_name: str, options: dict[str, Any]) -> None:
+    json_mode = options["json_mode"]
+    if name == "status":
+        return status(ctx, release_name, json_mode)
+    if name == "plan":
+        return plan(ctx, release_name, options["version"], json_mode)
+    assert name in ("promote", "abort", "resume"), f"no release verb {name}"
+    reason = {"reason": options["reason"]} if name == "abort" else {}
+    return verb(ctx, release_name, name, json_mode, wait=not options["no_wait"], **reason)
+
+
 def verb(ctx: Context, name: str, verb: str, json_mode: bool, **options: Any) -> None:
     """promote, abort or resume a release."""
     printer = _printer(json_mode)
@@ -127,7 +155,7 @@ def plan(ctx: Context, name: str, version: str, json_mode: bool) -> None:
                 printer.line(f"    {line}")
 
 
-__all__ = ["is_release", "plan", "release", "release_to_dict", "status", "verb"]
+__all__ = ["is_release", "or_release", "plan", "release", "release_to_dict", "status", "verb"]
 
 
 COMMANDS = (release,)

@@ -55,7 +55,7 @@ from bluegreen.commands import (
     command_name,
 )
 from bluegreen.errors import UsageError
-from bluegreen.metric_lag import hold_ends, note_metrics
+from bluegreen.metric_lag import hold_ends, hold_over, note_metrics
 from bluegreen.model import Actor, Inflight, Phase, Record, Release, Request, Status, Step, StepKind, Weights
 from bluegreen.ports import HealthSnapshot, HealthState
 from bluegreen.step_rules import (
@@ -450,24 +450,24 @@ def _hold(rec: Record, now: float) -> Decision:
     """Wait out a step's hold time, looking at alarms every poll.
 
     With a metric lag (`settle_s`), the hold's last minutes are published only
-    that much later: the step advances on a clean check issued after the lag
-    (see `_settled`), never on the hold's end alone.
+    that much later (`hold_over`): then the step advances on a clean check
+    issued after the lag (see `settled`), or on the analysis, never on the
+    hold's end alone.
     """
     assert rec.wait_until is not None
     step = rec.step
     judged = step is not None and step.analyse and rec.analysis is not None and rec.from_colour is not None
-    if now >= rec.wait_until and judged:
-        # The judge reads published data itself and waits (inconclusive) until there is enough of it.
+    over = hold_over(rec, now)
+    if over and judged:
+        # The hold's last period is published by now: the judge sees the whole hold.
         return _analyse(rec, now)
-    if now >= rec.wait_until and (step is None or step.settle_s <= 0):
+    if over and (step is None or step.settle_s <= 0):
         done = "confirmed" if step is not None and step.wait_s == 0 else "held with no alarm"
         return _next(_advance(rec, now, f"{step_label(rec)}: {done}"), now)
-    if step is not None and step.settle_s > 0 and now >= rec.wait_until:
-        ends = hold_ends(rec)
-        note = (
-            f"hold over: waiting for its last minute's metrics ({step.settle_s:g}s publication lag), then a last check"
-        )
-        if ends is not None and now < ends and rec.note != note:
+    if step is not None and step.settle_s > 0 and now >= rec.wait_until and not over:
+        then = "the analysis" if judged else "a last check"
+        note = f"hold over: waiting for its last minute's metrics ({step.settle_s:g}s publication lag), then {then}"
+        if rec.note != note:
             rec = rec.replace(note=note).with_event(now, "hold", note)
     return _issue(rec, CheckAlarms(rec.to_colour, since=rec.step_started_at), now)
 

@@ -2,9 +2,10 @@
 
 Load balancer metrics reach CloudWatch per period, about a minute after the
 period closes. A held step (shift, observe) that judges metric thresholds
-therefore ends only once the period holding its hold's end is published and
-checked (machine.py: `_settled`), and what the metrics could not judge (no
-data) goes into the record instead of passing in silence.
+therefore ends only once the period holding its hold's end is published:
+then checked (step_rules.py: `settled`), or judged by the canary analysis,
+which then sees the hold's last minutes too. What the metrics could not judge
+(no data) goes into the record instead of passing in silence.
 """
 
 from __future__ import annotations
@@ -37,3 +38,9 @@ def hold_ends(rec: Record) -> float | None:
     if step.metric_period_s > 0:
         end = math.ceil(end / step.metric_period_s) * step.metric_period_s
     return end + step.settle_s
+
+
+def hold_over(rec: Record, now: float) -> bool:
+    """The hold and the lag after it (`hold_ends`) have passed: its last check, or its analysis, may be made."""
+    ends = hold_ends(rec)
+    return ends is not None and now >= ends

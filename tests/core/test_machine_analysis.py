@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 from typing import Any
 
 from bluegreen.commands import Analyse, SetWeights
@@ -52,6 +53,25 @@ def test_canary_steps_compare_the_same_window_and_the_bake_time_the_old_colours_
     assert second.new_window[0] >= first.new_window[1]
     (b0, b1), (o0, o1) = bake.new_window, bake.old_window
     assert o1 == b0 and o1 - o0 == b1 - b0 >= 120
+
+
+def test_with_a_metric_lag_each_analysis_waits_for_the_holds_last_period_to_be_published() -> None:
+    env = environment(
+        traffic=CANARY,
+        bake_time="2m",
+        analysis={"interval": "60s"},
+        metrics={"max_5xx": 5, "publication_lag": "60s"},
+    )
+    world, clock, trace = world_with(v1=release_data(1), v2=release_data(2)), FakeClock(), Trace()
+    rec = drive(new_record(env, "v2"), world, clock, trace=trace)
+    assert rec.status is Status.SUCCEEDED, rec.failure
+    judged = [(at, cmd) for at, cmd, _ in trace.commands if isinstance(cmd, Analyse)]
+    # After the 10% and 50% holds (60 s), and after the bake time (120 s).
+    for (at, cmd), hold in zip(judged, (60, 60, 120), strict=True):
+        # The period holding the hold's end, then its publication: the end an unjudged step waits for too.
+        assert at >= math.ceil((cmd.new_window[0] + hold) / 60) * 60 + 60
+    holds = [e.message for e in rec.events if e.kind == "hold"]
+    assert len(holds) == 3 and all(m.endswith("(60s publication lag), then the analysis") for m in holds)
 
 
 def test_a_slower_release_is_rolled_back_after_the_first_step_naming_both_colours_figures() -> None:

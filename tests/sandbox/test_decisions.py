@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from bluegreen.sandbox.dataplane import haproxy, health, metrics
@@ -93,3 +95,13 @@ def test_describe_target_health_answers_only_the_targets_asked_for() -> None:
         (d["Target"]["Id"], d["TargetHealth"]["State"], d["TargetHealth"].get("Reason")) for d in select(known, asked)
     ]
     assert got == [("i-1", "healthy", None), ("i-9", "unused", "Target.NotRegistered")]
+
+
+def test_a_socket_deep_in_the_state_directory_gets_a_short_private_path(tmp_path: Path) -> None:
+    near = tmp_path / "rt.sock"
+    assert haproxy.socket_path(near) == str(near) or len(str(near)) > haproxy.MAX_SOCKET_PATH
+    deep = tmp_path.joinpath(*["a-rather-long-directory-name"] * 5, "rt.sock")
+    short = haproxy.socket_path(deep)
+    assert len(short) <= haproxy.MAX_SOCKET_PATH and short.endswith("-rt.sock")
+    assert short == haproxy.socket_path(deep) != haproxy.socket_path(deep.with_name("log.sock"))
+    assert Path(short).parent.stat().st_mode & 0o777 == 0o700

@@ -74,7 +74,7 @@ class _Balancer:
 
     @property
     def runtime(self) -> haproxy.Runtime:
-        return haproxy.Runtime(str(self.directory / "rt.sock"))
+        return haproxy.Runtime(haproxy.socket_path(self.directory / "rt.sock"))
 
 
 class LoadBalancers:
@@ -100,10 +100,10 @@ class LoadBalancers:
         self._attributes: dict[str, tuple[float, float]] = {}  # group ARN -> (read at, deregistration delay)
         self._names: dict[str, list[metrics.Dims]] = {}  # frontend/backend name -> dimensions its requests count under
         self.periods = metrics.Periods(settings.metric_period_s, settings.metric_lag_s)
-        self._log_path = state_dir / "log.sock"
-        self._log_path.unlink(missing_ok=True)
+        self._log_path = haproxy.socket_path(state_dir / "log.sock")
+        Path(self._log_path).unlink(missing_ok=True)
         self._log = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self._log.bind(str(self._log_path))
+        self._log.bind(self._log_path)
         self._log.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
         self._log.settimeout(0.2)
         self._closing = threading.Event()
@@ -165,8 +165,8 @@ class LoadBalancers:
             for x in lb.listeners
         )
         config = haproxy.ProxyConfig(
-            str(lb.directory / "rt.sock"),
-            str(self._log_path),
+            haproxy.socket_path(lb.directory / "rt.sock"),
+            self._log_path,
             frontends,
             tuple(haproxy.Backend(backends[g.arn], g.check) for g in groups),
         )
@@ -404,4 +404,4 @@ class LoadBalancers:
         self._closing.set()
         self._reader.join(timeout=2)
         self._log.close()
-        self._log_path.unlink(missing_ok=True)
+        Path(self._log_path).unlink(missing_ok=True)

@@ -9,6 +9,11 @@ Target.NotRegistered). A load balancer's `DNSName` (CreateLoadBalancer,
 DescribeLoadBalancers) is answered as the loopback address its proxy listens
 on (addresses.py), as AWS's DNS resolves the name to the load balancer.
 Every other request is relayed byte for byte.
+
+The relay itself (`Relay`: a threaded loopback server, each request read,
+handed to a hook with the means to forward it, the hook's answer written
+back) serves any endpoint put in front of the API; the tests' fault proxy is
+another.
 """
 
 from __future__ import annotations
@@ -17,8 +22,9 @@ import http.client
 import threading
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 from xml.sax.saxutils import escape
 
@@ -32,6 +38,28 @@ XMLNS = "http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/"
 _HOP = frozenset({"connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"})
 
 TargetHealth = Callable[[str], list[dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class Request:
+    """What a hook sees of a request: its fields (query protocol) and the AWS action it names."""
+
+    fields: Mapping[str, str]
+    # `Action=` in a query-protocol body (elbv2, autoscaling, EC2); JSON-protocol services
+    # (DynamoDB) name it in a header instead: `X-Amz-Target: DynamoDB_20120810.UpdateItem`.
+    action: str
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    headers: Mapping[str, str]
+    payload: bytes
+
+
+Forward = Callable[[], Answer]  # relays the request to the API; raises OSError or HTTPException if it does not answer
+# What the client gets (None: the connection is closed without an answer).
+Hook = Callable[[Request, Forward], Answer | None]
 
 
 def query_fields(body: bytes) -> dict[str, str]:
@@ -104,11 +132,25 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
 
-    def __init__(self, upstream: str, target_health: TargetHealth) -> None:
+    def __init__(self, upstream: str, hook: Hook, max_connections: int | None) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         parts = urlsplit(upstream)
         self.upstream = (parts.hostname or "127.0.0.1", parts.port or 80)
-        self.target_health = target_health
+        self.hook = hook
+        self._slots = threading.BoundedSemaphore(max_connections) if max_connections else None
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if self._slots is not None and not self._slots.acquire(blocking=False):
+            self.shutdown_request(request)  # refused: a runaway client cannot grow threads
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            if self._slots is not None:
+                self._slots.release()
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -136,34 +178,22 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _handle(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        fields = query_fields(body) if body else {}
-        if fields.get("Action") == "DescribeTargetHealth" and "TargetGroupArn" in fields:
-            self._target_health(fields)
-            return
+        target = self.headers.get("X-Amz-Target", "")
+        fields = query_fields(body) if body and not target else {}
+        request = Request(fields, fields.get("Action", "") or target.rpartition(".")[2])
         try:
-            status, headers, payload = self._forward(body)
+            answer = self.server.hook(request, lambda: self._forward(body))
         except (http.client.HTTPException, OSError) as e:
-            self._answer(502, {"Content-Type": "text/plain"}, f"the sandbox API did not answer: {e}\n".encode())
+            answer = Answer(502, {"Content-Type": "text/plain"}, f"the API did not answer: {e}\n".encode())
+        if answer is None:
+            self.close_connection = True
             return
-        if status == 200 and fields.get("Action") in NAMES_A_LOAD_BALANCER:
-            payload = rewrite_dns_names(payload)
-        self._answer(status, headers, payload)
-
-    def _target_health(self, fields: Mapping[str, str]) -> None:
-        request_id = str(uuid.uuid4())
-        arn = fields["TargetGroupArn"]
         try:
-            described = self.server.target_health(arn)
-        except LookupError:
-            self._answer(400, {"Content-Type": "text/xml"}, not_found_xml(arn, request_id))
-            return
-        except Exception as e:  # the data plane could not tell (the API behind it is down): AWS's 500, retried by SDKs
-            self._answer(500, {"Content-Type": "text/xml"}, error_xml("InternalFailure", str(e), request_id))
-            return
-        payload = response_xml(select(described, asked_targets(fields)), request_id)
-        self._answer(200, {"Content-Type": "text/xml", "x-amzn-RequestId": request_id}, payload)
+            self._answer(answer.status, answer.headers, answer.payload)
+        except OSError:
+            self.close_connection = True  # the client gave up waiting: nothing more to say
 
-    def _forward(self, body: bytes) -> tuple[int, dict[str, str], bytes]:
+    def _forward(self, body: bytes) -> Answer:
         headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP | {"host", "content-length"}}
         host, port = self.server.upstream
         headers["Host"] = f"{host}:{port}"
@@ -174,7 +204,7 @@ class _Handler(BaseHTTPRequestHandler):
             response = conn.getresponse()
             payload = response.read()
             kept = {k: v for k, v in response.getheaders() if k.lower() not in _HOP | {"content-length"}}
-            return response.status, kept, payload
+            return Answer(response.status, kept, payload)
         finally:
             conn.close()
 
@@ -189,11 +219,14 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(payload)
 
 
-class Front:
-    """The endpoint bluegreen's AWS clients get: `start()` binds a free loopback port, `stop()` ends it."""
+class Relay:
+    """A relay to the API at `upstream` through `hook`: `start()` binds a free loopback port, `stop()` ends it.
 
-    def __init__(self, upstream: str, target_health: TargetHealth) -> None:
-        self._server = _Server(upstream.rstrip("/"), target_health)
+    `max_connections`: more connections at once are refused (None: no limit).
+    """
+
+    def __init__(self, upstream: str, hook: Hook, max_connections: int | None = None) -> None:
+        self._server = _Server(upstream.rstrip("/"), hook, max_connections)
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
 
     @property
@@ -201,7 +234,7 @@ class Front:
         host, port = self._server.server_address[:2]
         return f"http://{host!s}:{port}"
 
-    def start(self) -> Front:
+    def start(self) -> Self:
         self._thread.start()
         return self
 
@@ -209,3 +242,32 @@ class Front:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=10)
+
+
+class Front(Relay):
+    """The endpoint bluegreen's AWS clients get: DescribeTargetHealth answered from the data plane, the rest relayed."""
+
+    def __init__(self, upstream: str, target_health: TargetHealth) -> None:
+        super().__init__(upstream, self._answer)
+        self._target_health = target_health
+
+    def _answer(self, request: Request, forward: Forward) -> Answer:
+        fields = request.fields
+        if request.action == "DescribeTargetHealth" and "TargetGroupArn" in fields:
+            return self._describe_target_health(fields)
+        answer = forward()
+        if answer.status == 200 and request.action in NAMES_A_LOAD_BALANCER:
+            return Answer(answer.status, answer.headers, rewrite_dns_names(answer.payload))
+        return answer
+
+    def _describe_target_health(self, fields: Mapping[str, str]) -> Answer:
+        request_id = str(uuid.uuid4())
+        arn = fields["TargetGroupArn"]
+        try:
+            described = self._target_health(arn)
+        except LookupError:
+            return Answer(400, {"Content-Type": "text/xml"}, not_found_xml(arn, request_id))
+        except Exception as e:  # the data plane could not tell (the API behind it is down): AWS's 500, retried by SDKs
+            return Answer(500, {"Content-Type": "text/xml"}, error_xml("InternalFailure", str(e), request_id))
+        payload = response_xml(select(described, asked_targets(fields)), request_id)
+        return Answer(200, {"Content-Type": "text/xml", "x-amzn-RequestId": request_id}, payload)

@@ -20,12 +20,14 @@ as its last request is answered.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -56,6 +58,21 @@ class HealthCheck:
 class Backend:
     name: str
     check: HealthCheck
+
+
+# HAProxy refuses a UNIX socket path of 97 bytes or more (the kernel's limit is 108 with its suffix).
+MAX_SOCKET_PATH = 96
+
+
+def socket_path(wanted: Path) -> str:
+    """`wanted`, or where a socket that deep in the state directory can live: a short path named after it in
+    a private directory under the temporary directory, so a deep state directory still starts the proxy."""
+    if len(str(wanted)) <= MAX_SOCKET_PATH:
+        return str(wanted)
+    short = Path(tempfile.gettempdir()) / f"bluegreen-{os.getuid()}"
+    short.mkdir(mode=0o700, exist_ok=True)
+    digest = hashlib.sha256(str(wanted).encode()).hexdigest()[:16]
+    return str(short / f"{digest}-{wanted.name}")
 
 
 @dataclass(frozen=True)
