@@ -126,3 +126,39 @@ def test_metrics_are_published_per_period_after_the_lag_and_follow_the_weights(
     assert metric(world, "blue", "RequestCount", "Sum") == blue
     healthy = metric(world, "blue", "HealthyHostCount", "Maximum")
     assert healthy is not None and healthy >= 1
+
+
+def test_a_second_auto_scaling_group_of_the_same_name_is_refused_as_aws_does(moto_endpoint: str) -> None:
+    """moto would replace the first group and orphan its instances; AWS answers AlreadyExists (a create
+    retried after a lost answer meets it) and the first group keeps its instances."""
+    direct = boto3.client("autoscaling", region_name="us-east-1", endpoint_url=moto_endpoint)
+
+    def exists(name: str) -> bool:
+        return bool(direct.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"])
+
+    f = Front(moto_endpoint, lambda arn: [], exists).start()
+    try:
+        ec2 = boto3.client("ec2", region_name="us-east-1", endpoint_url=f.endpoint)
+        image = ec2.describe_images()["Images"][0]["ImageId"]
+        template = ec2.create_launch_template(
+            LaunchTemplateName="twice", LaunchTemplateData={"ImageId": image, "InstanceType": "t3.micro"}
+        )["LaunchTemplate"]["LaunchTemplateId"]
+        autoscaling = boto3.client("autoscaling", region_name="us-east-1", endpoint_url=f.endpoint)
+        group = {
+            "AutoScalingGroupName": "twice",
+            "LaunchTemplate": {"LaunchTemplateId": template, "Version": "$Latest"},
+            "MinSize": 1,
+            "MaxSize": 1,
+            "DesiredCapacity": 1,
+            "AvailabilityZones": ["us-east-1a"],
+        }
+        autoscaling.create_auto_scaling_group(**group)
+        first = [i["InstanceId"] for i in direct.describe_auto_scaling_groups()["AutoScalingGroups"][0]["Instances"]]
+        with pytest.raises(ClientError) as refused:
+            autoscaling.create_auto_scaling_group(**group)
+        assert refused.value.response["Error"]["Code"] == "AlreadyExists"
+        assert "twice already exists" in refused.value.response["Error"]["Message"]
+        kept = direct.describe_auto_scaling_groups(AutoScalingGroupNames=["twice"])["AutoScalingGroups"][0]
+        assert [i["InstanceId"] for i in kept["Instances"]] == first
+    finally:
+        f.stop()

@@ -147,7 +147,7 @@ class Daemon:
             address_of=self.instances.address_of,
             settings=settings,
         )
-        self.front = front.Front(self.args.moto, self.load_balancers.target_health).start()
+        self.front = front.Front(self.args.moto, self.load_balancers.target_health, self.group_exists).start()
 
     def run(self) -> int:
         next_metrics = 0.0
@@ -185,6 +185,10 @@ class Daemon:
             self.api_ok_at = time.monotonic()
         self.error = "; ".join(errors)
         write_status(self.state_dir, self.status(running=True))
+
+    def group_exists(self, name: str) -> bool:
+        found = self.api["autoscaling"].describe_auto_scaling_groups(AutoScalingGroupNames=[name])
+        return bool(found["AutoScalingGroups"])
 
     def publish_metrics(self) -> None:
         """Publish what is due, by the timing `sandbox up` last wrote (a later `up` may change it)."""

@@ -31,8 +31,12 @@ from xml.sax.saxutils import escape
 from bluegreen.sandbox.dataplane import health
 from bluegreen.sandbox.dataplane.addresses import rewrite_dns_names
 
-TIMEOUT_S = 30.0
+TIMEOUT_S = 30.0  # a client connection idle this long is closed
+# How long a request may wait for the API. Never shorter than the clients' own timeouts: an answer the
+# relay gives up on becomes a 502 the SDK retries, and a retried create that had been done is done twice.
+UPSTREAM_TIMEOUT_S = 300.0
 NAMES_A_LOAD_BALANCER = frozenset({"CreateLoadBalancer", "DescribeLoadBalancers"})
+AUTOSCALING_XMLNS = "http://autoscaling.amazonaws.com/doc/2011-01-01/"
 XMLNS = "http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/"
 # Headers that describe one hop, not the message (RFC 9110 7.6.1), and the length we recompute.
 _HOP = frozenset({"connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"})
@@ -124,6 +128,15 @@ def error_xml(code: str, message: str, request_id: str, kind: str = "Receiver") 
     ).encode()
 
 
+def already_exists(group: str) -> Answer:
+    """AWS refuses a second Auto Scaling group of the same name; moto replaces the first one, orphaning its
+    instances (still running, still registered). A create retried after a lost answer meets this on AWS.
+    https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_CreateAutoScalingGroup.html (Errors)"""
+    message = f"AutoScalingGroup by this name already exists - A group with the name {group} already exists"
+    body = error_xml("AlreadyExists", message, str(uuid.uuid4()), "Sender")
+    return Answer(400, {"Content-Type": "text/xml"}, body.replace(XMLNS.encode(), AUTOSCALING_XMLNS.encode()))
+
+
 def not_found_xml(arn: str, request_id: str) -> bytes:
     return error_xml("TargetGroupNotFound", f"Target groups '{arn}' not found", request_id, "Sender")
 
@@ -198,7 +211,7 @@ class _Handler(BaseHTTPRequestHandler):
         host, port = self.server.upstream
         headers["Host"] = f"{host}:{port}"
         headers["Content-Length"] = str(len(body))
-        conn = http.client.HTTPConnection(host, port, timeout=TIMEOUT_S)
+        conn = http.client.HTTPConnection(host, port, timeout=UPSTREAM_TIMEOUT_S)
         try:
             conn.request(self.command, self.path, body=body, headers=headers)
             response = conn.getresponse()
@@ -247,14 +260,20 @@ class Relay:
 class Front(Relay):
     """The endpoint bluegreen's AWS clients get: DescribeTargetHealth answered from the data plane, the rest relayed."""
 
-    def __init__(self, upstream: str, target_health: TargetHealth) -> None:
+    def __init__(
+        self, upstream: str, target_health: TargetHealth, group_exists: Callable[[str], bool] | None = None
+    ) -> None:
         super().__init__(upstream, self._answer)
         self._target_health = target_health
+        self._group_exists = group_exists
 
     def _answer(self, request: Request, forward: Forward) -> Answer:
         fields = request.fields
         if request.action == "DescribeTargetHealth" and "TargetGroupArn" in fields:
             return self._describe_target_health(fields)
+        name = fields.get("AutoScalingGroupName", "")
+        if request.action == "CreateAutoScalingGroup" and self._group_exists and name and self._group_exists(name):
+            return already_exists(name)
         answer = forward()
         if answer.status == 200 and request.action in NAMES_A_LOAD_BALANCER:
             return Answer(answer.status, answer.headers, rewrite_dns_names(answer.payload))
