@@ -35,7 +35,6 @@ from bluegreen.model import Actor, Colour, Record, Release, Status, weights_json
 from bluegreen.ports import Platform, ProvisionResult
 from tests.aws.lb_world import REGION, build_alb_environment, client
 
-AMI = "ami-0123456789abcdef0"  # releases come with their image: the bake step is skipped
 DESIRED = 2
 ACTOR = Actor(user="tester", host="faults", pid=0)
 
@@ -102,7 +101,10 @@ class FaultWorld:
     direct: AwsTarget  # moto itself, for reading back what the load balancer has
 
     def deploy(self, version: str) -> Record:
-        return self.engine.deploy(self.name, version, ami=AMI)
+        # Releases come with their image, so the bake step is skipped: one of moto's own, as `deploy --ami`
+        # is refused for an image that does not exist.
+        image = client(self.direct, "ec2").describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+        return self.engine.deploy(self.name, version, ami=str(image))
 
     def lb_weights(self) -> dict[str, int]:
         return listener_weights(self.direct, self.outputs)
