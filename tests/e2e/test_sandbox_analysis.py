@@ -47,6 +47,7 @@ def deploy_under_load(sandbox: Sandbox, cfg: Any, version: str) -> tuple[int, st
     return res.returncode, res.stdout + res.stderr
 
 
+@pytest.mark.timeout(1500)  # two deploys, each holding its canary step for the analysis
 def test_a_slower_release_is_rolled_back_by_analysis_and_the_same_code_passes(sandbox: Sandbox) -> None:
     old = live_colour(sandbox)
     new = other(old)

@@ -25,6 +25,7 @@ PERIOD_S = 5.0  # the example's period
 CHECK_EVERY_S = 1.0
 
 
+@pytest.mark.timeout(1200)  # two `sandbox up`s and a deploy that waits out the lag
 def test_a_5xx_release_is_rolled_back_only_once_its_5xx_are_published_60s_late(
     sandbox: Sandbox, processes: Processes
 ) -> None:

@@ -72,6 +72,7 @@ def test_sandbox_status_gives_the_urls_and_the_data_plane_processes(sandbox: San
     assert balancer["DNSName"] == host  # what the API answers any client, as AWS's DNS would resolve the name
 
 
+@pytest.mark.timeout(2400)  # twelve deploys, one at a time
 def test_no_request_fails_through_the_production_listener_across_deploys_an_abort_and_a_kill(
     sandbox: Sandbox, processes: Processes
 ) -> None:
