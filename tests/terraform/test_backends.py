@@ -5,6 +5,7 @@ The sandbox network module is the stack here: it applies in a few seconds.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import pytest
@@ -71,6 +72,9 @@ def test_s3_state_without_a_lock_table_locks_with_a_lock_file(moto_target: AwsTa
     # Versioning keeps the trace of the lock file Terraform wrote and deleted.
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     config = make_config(tmp_path / "state", [], endpoint_url=moto_target.endpoint_url, terraform_state_bucket=bucket)
+    # A fresh state in the same server: what another test's network made (its SSM parameter) is not ours.
+    with contextlib.suppress(aws(moto_target, "ssm").exceptions.ParameterNotFound):
+        aws(moto_target, "ssm").delete_parameter(Name="/bluegreen/sandbox/app-secret")
     runner = tf.TerraformRunner(terraform_settings(config))
     network = apply_network(runner)
 
