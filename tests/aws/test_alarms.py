@@ -190,7 +190,7 @@ def test_a_5xx_release_breaches_only_on_published_data(
 
     clock["now"] = t0 + 100  # nothing of the step is published yet: said, not passed in silence
     check = alarms.evaluate(GREEN, since=t0)
-    assert check.firing == () and "no whole minute since the step started is published yet" in check.notes[0]
+    assert check.firing == () and "no whole 60s period since the step started is published yet" in check.notes[0]
     clock["now"] = t0 + 125  # the first minute is published: requests, zero 5xx
     assert alarms.evaluate(GREEN, since=t0) == AlarmCheck()
     clock["now"] = t0 + 185  # the second minute is published: 20 5xx

@@ -51,7 +51,7 @@ def test_a_5xx_release_is_rolled_back_only_once_its_5xx_are_published_60s_late(
         assert deploy.running(), deploy.output()
         address = sandbox.production_url().removeprefix("http://")
         with LoadGenerator(address, "/", threads=2, max_duration_s=240, pause_s=0.02) as load:
-            wait_for(lambda: load.report.non_2xx[500] > 5, timeout=30, what="5xx answered", every=0.05)
+            wait_for(lambda: load.snapshot().non_2xx[500] > 5, timeout=30, what="5xx answered", every=0.05)
             crossed = time.monotonic()
             first_published = _watch_until_back(sandbox, new, old)
             back = time.monotonic()

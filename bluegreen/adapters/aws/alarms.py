@@ -172,7 +172,9 @@ class CloudWatchAlarms:
         since = now - lag - self._window_s if since is None else since
         window = published_window(since, now, lag, int(t.period_s))
         if window.empty:
-            return [], [f"metrics of {where}: no whole minute since the step started is published yet ({lag:g}s lag)"]
+            return [], [
+                f"metrics of {where}: no whole {t.period_s:g}s period since the step started is published yet ({lag:g}s lag)"
+            ]
         if total(fetch_between(self._cloudwatch, requests, ["Sum"], window)) is None:
             # A period with requests is always published; none at all means nothing reached the colour.
             return [], [f"metrics of {where}: no requests published from {window.describe()}: nothing judged"]
