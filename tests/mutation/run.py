@@ -79,8 +79,10 @@ class Outcome:
 def preload(targets: Sequence[str]) -> None:
     import hypothesis
 
-    # No example database: what one mutant's run found must not help or hinder the next one.
-    hypothesis.settings.register_profile("mutation", database=None)
+    # No example database: what one mutant's run found must not help or hinder the next one. No shrinking:
+    # the first failing example kills the mutant, a smaller one would only cost time.
+    phases = [hypothesis.Phase.explicit, hypothesis.Phase.reuse, hypothesis.Phase.generate]
+    hypothesis.settings.register_profile("mutation", database=None, phases=phases)
     hypothesis.settings.load_profile("mutation")
     for name in PRELOAD:
         importlib.import_module(name)
