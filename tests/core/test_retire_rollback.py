@@ -84,13 +84,21 @@ def test_a_retire_that_keeps_failing_stops_for_an_operator_then_resume_finishes(
     # The new colour keeps all traffic: no rollback onto what is left of the old one.
     assert world.weights == {"blue": 0, "green": 100} and not rec.in_rollback
     assert [c.weights.of(GREEN) for _, c, _ in trace.commands if isinstance(c, SetWeights)] == [100]
-    # Each try waits longer than the one before.
-    assert gaps(times(trace, Destroy)) == [RETRY_BACKOFF_S * n for n in range(1, ROLLBACK_ATTEMPTS)]
+    # Five tries, each waiting longer than the one before.
+    assert ROLLBACK_ATTEMPTS == 5 and gaps(times(trace, Destroy)) == [1, 2, 3, 4]
     with pytest.raises(UsageError, match="too late to abort"):
         request_abort(rec, ACTOR, clock.now())
+    # A resume gets a fresh budget of tries: the fault is still there, so it stops again after five more.
+    resumed = request_resume(rec, ACTOR, clock.now())
+    assert (resumed.status, resumed.note, resumed.attempts) == (Status.RUNNING, "", 0)
+    assert resumed.events[-1].message == "resumed by tester@test"
+    again = Trace()
+    rec = drive(resumed, world, clock, trace=again)
+    assert rec.status is Status.BLOCKED and len(times(again, Destroy)) == 5
     world.faults.fail_calls = {}
     rec = drive(request_resume(rec, ACTOR, clock.now()), world, clock)
     assert rec.status is Status.SUCCEEDED and list(world.colours) == ["green"]
+    assert (rec.phase, rec.slots.keys()) == (Phase.DONE, {"green"})
 
 
 def test_the_old_colour_is_destroyed_only_once_its_drain_says_it_serves_nothing() -> None:
@@ -210,13 +218,21 @@ def test_a_rollback_whose_read_back_never_agrees_stops_as_incomplete_then_abort_
     assert rec.note.endswith("then run: bluegreen abort web")
     back = [t for t, c, r in trace.commands if isinstance(c, SetWeights) and r.in_rollback]
     assert len(back) == ROLLBACK_ATTEMPTS + 1  # one try and its retries, not forever
-    assert destroys(trace) == [] and "green" in world.colours
+    assert destroys(trace) == [] and "green" in world.colours and rec.slots["green"]["version"] == "v2"
     assert sum(e.kind == "rollback_started" for e in rec.events) == 1
-    # The operator fixed the load balancer: the abort retries with a fresh budget.
-    world.faults.lost_changes = ROLLBACK_ATTEMPTS
+    # An abort retries the rollback with a fresh budget: one try and five retries again.
+    retried = request_abort(rec, ACTOR, clock.now())
+    assert (retried.status, retried.note, retried.attempts) == (Status.ROLLING_BACK, "", 0)
+    assert retried.events[-1].message == "tester@test retries the rollback"
+    again = Trace()
+    rec = drive(retried, world, clock, trace=again)
+    assert rec.status is Status.ROLLBACK_INCOMPLETE and len(times(again, SetWeights)) == 6
+    # The operator fixed the load balancer.
+    world.faults.lost_changes = 0
     rec = drive(request_abort(rec, ACTOR, clock.now()), world, clock)
-    assert rec.status is Status.ROLLED_BACK and world.weights == {"blue": 100, "green": 0}
-    assert list(world.colours) == ["blue"]
+    assert (rec.status, rec.phase) == (Status.ROLLED_BACK, Phase.ROLLED_BACK)
+    assert world.weights == {"blue": 100, "green": 0} and list(world.colours) == ["blue"]
+    assert rec.slots == {}  # green's slot, provisioned by this deployment, is gone with it
 
 
 def test_a_failing_traffic_change_during_rollback_backs_off_then_gives_up() -> None:
