@@ -37,6 +37,8 @@ def test_a_deployment_tells_each_command_that_finished_but_not_each_poll() -> No
         "CheckHeadroom finished",
         "Destroy finished",
     ]
+    started = [e.message.split(" ")[0] for e in rec.events if e.kind == "command_started"]
+    assert started == ["baking", "provisioning", "smoke", "checking", "setting", "checking", "removing"]
     steps = [e.message for e in rec.events if e.kind == "step_finished"]
     assert steps[0].startswith("baked image ami-") and steps[1] == "green provisioned"
 
@@ -138,3 +140,48 @@ def test_a_promote_at_the_gate_does_not_pass_a_later_analysis_pause() -> None:
     assert (rec.status, rec.phase, rec.analysis_hold) == (Status.PAUSED, Phase.OBSERVE, True)
     assert rec.promote is None and world.weights == {"blue": 0, "green": 100} and "blue" in world.colours
     assert [e.kind for e in rec.events][-2:] == ["analysis", "gate"]
+
+
+def test_the_gate_is_told_once_however_often_it_is_looked_at_and_its_note_goes_with_it() -> None:
+    from bluegreen.machine import request_promote
+    from tests.core.sim import ACTOR
+
+    world, clock = live_world(), FakeClock()
+    rec = drive(new_record(environment(traffic=CANARY, promotion="manual"), "v2"), world, clock)
+    rec = drive(rec, world, clock)  # a second process looks, nobody promoted yet
+    assert rec.status is Status.PAUSED and [e.kind for e in rec.events].count("gate") == 1
+    rec = drive(request_promote(rec, ACTOR, clock.now()), world, clock)
+    assert (rec.status, rec.note) == (Status.SUCCEEDED, "")
+
+
+def test_a_rollback_after_failed_read_backs_gets_its_own_budget_of_tries() -> None:
+    world, clock = live_world(), FakeClock()
+    armed: set[str] = set()
+
+    def lost_changes_at_50_then_in_the_rollback(i: int, rec: Record, cmd: object) -> Record:
+        # The 50% change is never applied: three mismatches, then rollback, which meets five more.
+        for name, now, count in (("shift", rec.step is not None and rec.step.weight == 50, 3),
+                                 ("rollback", rec.in_rollback, 5)):  # fmt: skip
+            if now and name not in armed:
+                armed.add(name)
+                world.faults.lost_changes = count
+        return rec
+
+    traffic = {**CANARY, "readback_retries": 2}
+    rec = drive(
+        new_record(environment(traffic=traffic), "v2"), world, clock, hook=lost_changes_at_50_then_in_the_rollback
+    )
+    assert rec.status is Status.ROLLED_BACK, rec.note
+    assert sum(e.kind == "traffic_mismatch" for e in rec.events) == 3 + 5
+
+
+def test_an_abort_during_a_hold_turns_back_at_once_not_at_the_next_check() -> None:
+    from bluegreen.commands import SetWeights
+    from bluegreen.model import Request
+    from tests.core.sim import ACTOR
+
+    rec = at_step(new_record(environment(traffic=CANARY), "v2", ami="ami-1"), StepKind.SHIFT)
+    rec = rec.replace(inflight=None, weights=Weights.split(GREEN, 10), wait_until=160.0, next_check_at=110.0)
+    rec = rec.replace(abort=Request(by=ACTOR, at=100.0))
+    d = decide(rec, None, 100.0)
+    assert d.record.in_rollback and d.command == SetWeights(Weights.all_on(BLUE))
