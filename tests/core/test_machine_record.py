@@ -7,6 +7,8 @@ an answer that arrives when nothing is in flight).
 
 from __future__ import annotations
 
+import pytest
+
 from bluegreen.commands import CheckHealth, DrainChecked, HeadroomChecked, HealthPolled
 from bluegreen.machine import decide
 from bluegreen.model import Colour, Inflight, Phase, Record, Status, StepKind, Weights
@@ -90,12 +92,35 @@ def test_an_answer_when_nothing_is_in_flight_is_ignored() -> None:
     assert not d.record.in_rollback and d.record.failure is None
 
 
-def test_a_poll_answer_stamps_the_record() -> None:
+def test_a_poll_answer_stamps_the_record_even_when_it_changes_nothing_else() -> None:
     rec = at_step(new_record(environment(), "v2", ami="ami-1"), StepKind.WAIT_HEALTHY)
-    assert rec.inflight is not None
     snap = HealthSnapshot(HealthState.PENDING, 0, 1)
-    after = decide(rec, HealthPolled(rec.inflight.seq, snap), 1_000_123.0).record
-    assert after.updated_at == 1_000_123.0
+    for now in (1_000_100.0, 1_000_123.0):  # the second answer is the same: no event
+        assert rec.inflight is not None
+        rec = decide(rec, HealthPolled(rec.inflight.seq, snap), now).record
+        assert rec.updated_at == now
+        rec = rec.replace(inflight=Inflight(seq=rec.seq + 1, name="CheckHealth", started_at=now), seq=rec.seq + 1)
+    assert [e.kind for e in rec.events].count("health") == 1
+
+
+def test_promote_and_resume_change_only_what_they_are_for() -> None:
+    from bluegreen.errors import UsageError
+    from bluegreen.machine import request_promote, request_resume
+    from tests.core.sim import ACTOR
+
+    world, clock = live_world(), FakeClock()
+    rec = drive(new_record(environment(traffic=CANARY, promotion="manual"), "v2"), world, clock)
+    assert rec.status is Status.PAUSED
+    # Resuming a deployment paused at the gate does not pass the gate.
+    resumed = request_resume(rec, ACTOR, clock.now())
+    assert (resumed.status, resumed.note) == (Status.PAUSED, rec.note)
+    # A second promote keeps the first one's request and says nothing more.
+    once = request_promote(rec, ACTOR, clock.now())
+    twice = request_promote(once, ACTOR.__class__("bob"), clock.now() + 5)
+    assert twice == once
+    # An abandoned deployment (its lock broken) cannot be promoted, even at the gate.
+    with pytest.raises(UsageError, match="not at the promotion gate"):
+        request_promote(rec.replace(status=Status.ABANDONED), ACTOR, clock.now())
 
 
 def test_headroom_missing_with_the_weights_unknown_refuses_to_shift() -> None:
