@@ -210,3 +210,18 @@ def test_an_abort_during_a_hold_turns_back_at_once_not_at_the_next_check() -> No
     rec = rec.replace(abort=Request(by=ACTOR, at=100.0))
     d = decide(rec, None, 100.0)
     assert d.record.in_rollback and d.command == SetWeights(Weights.all_on(BLUE))
+
+
+@pytest.mark.parametrize(("failures", "status"), [(4, Status.SUCCEEDED), (5, Status.ROLLED_BACK)])
+def test_a_poll_that_keeps_failing_before_traffic_moved_rolls_back_after_five_tries(
+    failures: int, status: Status
+) -> None:
+    world = live_world()
+    world.faults.fail_calls = {"check": failures}
+    rec = drive(new_record(environment(), "v2"), world, FakeClock())
+    assert rec.status is status and world.weights == (
+        {"blue": 0, "green": 100} if failures == 4 else {"blue": 100, "green": 0}
+    )
+    if status is Status.ROLLED_BACK:
+        assert rec.failure is not None and rec.failure.startswith("wait until healthy")
+        assert rec.failure.endswith("failed: simulated failure of check (simulated platform)")
