@@ -171,8 +171,9 @@ class Pool:
                     continue
                 code = compile(mutate(source, m.index), str(ROOT / target), "exec")
                 pid = fork(target, code, [*chosen, "-x", "-q", "--tb=no"])
-                # Generous: the traced run was slower than a plain one, and the machine may be busy.
-                timeout = 10.0 + 4 * sum(tests.seconds[n] for n in chosen)
+                # In CPU seconds, so a busy machine does not turn slow runs into kills; the traced run
+                # already took longer than a plain one.
+                timeout = 5.0 + 3 * sum(tests.seconds[n] for n in chosen)
                 self.running[pid] = Running(m, pid, time.monotonic(), timeout)
             yield from self._reap()
 
@@ -184,7 +185,7 @@ class Pool:
             if done:
                 del self.running[pid]
                 yield Outcome(r.mutant, "survived" if os.waitstatus_to_exitcode(status) == 0 else "failed", took)
-            elif took > r.timeout:
+            elif cpu_seconds(pid) > r.timeout:
                 os.kill(pid, signal.SIGKILL)
                 os.waitpid(pid, 0)
                 del self.running[pid]
@@ -196,6 +197,15 @@ class Pool:
                 os.kill(pid, signal.SIGKILL)
                 os.waitpid(pid, 0)
         self.running.clear()
+
+
+def cpu_seconds(pid: int) -> float:
+    """The CPU time a running child has used (/proc/PID/stat: utime and stime, in clock ticks)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def run_target(pool: Pool, target: str, workdir: Path) -> str:
