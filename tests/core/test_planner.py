@@ -155,3 +155,9 @@ def test_the_first_record_starts_at_the_first_step_with_the_plan_frozen_in() -> 
     assert rec.events[-1].message == "ann@box deploys v2 to blue, from green (v1)"
     first = new_record(env, "v1", live_colour=None, live_release=None, actor=actor, now=0, token="t")
     assert (first.to_colour, first.phase, first.weights, first.analysis) == (Colour.BLUE, Phase.BAKE, None, None)
+
+
+def test_all_at_once_on_the_command_line_ignores_the_canarys_hold_at_full() -> None:
+    env = environment(traffic={"strategy": "canary", "steps": [{"weight": 10, "wait": 5}, {"weight": 100, "wait": 20}]})
+    shifts = [(s.weight, s.wait_s) for s in plan(env, first_deploy=False, bake=False, strategy="all-at-once")]
+    assert [w for w in shifts if w[0] is not None] == [(100, 0)]
