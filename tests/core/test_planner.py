@@ -81,7 +81,7 @@ def test_canary_with_a_full_step_holds_there_and_never_shifts_to_full_twice() ->
 
 
 def test_an_unknown_strategy_and_a_canary_on_a_classic_elb_are_refused() -> None:
-    with pytest.raises(ConfigError, match="strategy canary needs steps in environments.web.traffic.steps"):
+    with pytest.raises(ConfigError, match=r"strategy canary needs steps in environments\.web\.traffic\.steps"):
         plan(environment(), first_deploy=False, bake=False, strategy="canary")
     with pytest.raises(ConfigError, match="unknown strategy 'blue-sky'"):
         plan(environment(), first_deploy=False, bake=False, strategy="blue-sky")
