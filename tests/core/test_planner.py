@@ -161,3 +161,9 @@ def test_all_at_once_on_the_command_line_ignores_the_canarys_hold_at_full() -> N
     env = environment(traffic={"strategy": "canary", "steps": [{"weight": 10, "wait": 5}, {"weight": 100, "wait": 20}]})
     shifts = [(s.weight, s.wait_s) for s in plan(env, first_deploy=False, bake=False, strategy="all-at-once")]
     assert [w for w in shifts if w[0] is not None] == [(100, 0)]
+
+
+def test_a_hold_of_one_second_still_waits_for_its_metrics() -> None:
+    env = environment(traffic={"strategy": "canary", "steps": [{"weight": 10, "wait": 1}]}, metrics={"max_5xx": 5})
+    shift = next(s for s in plan(env, first_deploy=False, bake=False) if s.kind is StepKind.SHIFT)
+    assert (shift.wait_s, shift.settle_s > 0, shift.metric_period_s) == (1, True, 60)
