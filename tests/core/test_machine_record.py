@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from bluegreen.commands import CheckHealth, DrainChecked, HeadroomChecked, HealthPolled
+from bluegreen.commands import CheckHealth, DrainChecked, HeadroomChecked, HealthPolled, SetWeights
 from bluegreen.machine import decide
 from bluegreen.model import Colour, Inflight, Phase, Record, Status, StepKind, Weights
 from bluegreen.ports import DrainState, Headroom, HealthSnapshot, HealthState
@@ -176,8 +176,11 @@ def test_the_gate_is_told_once_however_often_it_is_looked_at_and_its_note_goes_w
     rec = drive(new_record(environment(traffic=CANARY, promotion="manual"), "v2"), world, clock)
     rec = drive(rec, world, clock)  # a second process looks, nobody promoted yet
     assert rec.status is Status.PAUSED and [e.kind for e in rec.events].count("gate") == 1
-    rec = drive(request_promote(rec, ACTOR, clock.now()), world, clock)
+    trace = Trace()
+    rec = drive(request_promote(rec, ACTOR, clock.now()), world, clock, trace=trace)
     assert (rec.status, rec.note) == (Status.SUCCEEDED, "")
+    _, full, promoted = trace.commands[0]  # the shift to 100% right after the gate
+    assert full == SetWeights(Weights.all_on(GREEN)) and (promoted.status, promoted.note) == (Status.RUNNING, "")
 
 
 def test_a_rollback_after_failed_read_backs_gets_its_own_budget_of_tries() -> None:

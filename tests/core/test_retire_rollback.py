@@ -203,6 +203,7 @@ def test_a_rollback_removes_the_new_colour_only_after_reading_back_all_traffic_o
     assert len(mismatches) in (1, 2) and all(e.data["weights"] == {"blue": 90, "green": 10} for e in mismatches)
     back = [(t, r) for t, c, r in trace.commands if isinstance(c, SetWeights) and r.in_rollback]
     assert len(back) == len(mismatches) + 1
+    assert {r.status for _, r in back} == {Status.ROLLING_BACK}
     assert gaps([t for t, _ in back]) == [RETRY_BACKOFF_S] * len(mismatches)
     (removed_at, removing), *_ = [(t, r) for t, c, r in trace.commands if isinstance(c, Destroy)]
     assert removed_at > back[-1][0] and removing.weights == Weights.all_on(BLUE)
