@@ -293,3 +293,14 @@ def test_a_hold_ends_on_time_whatever_the_check_interval(hold: int, every: int) 
         expected.append(t)
         t += every + CALL_S
     assert [t - held_from for t in times(trace, CheckAlarms)] == expected
+
+
+def test_after_the_scale_down_delay_a_serving_old_colour_is_checked_every_interval_not_after_another_delay() -> None:
+    world, clock, trace = live_world(), FakeClock(), Trace()
+    drain = SlowDrain(world, answers=1)
+    env = environment(traffic={"check_every": "15s"}, scale_down_delay="60s")
+    rec = drive(new_record(env, "v2"), world, clock, trace=trace, platform=slow_drain_platform(drain))
+    assert rec.status is Status.SUCCEEDED
+    checks = times(trace, CheckDrain)
+    retire_started = next(e.at for e in rec.events if e.kind == "step_started" and "retire" in e.message)
+    assert checks[0] == retire_started + 60 and gaps(checks)[0] == 15
