@@ -6,6 +6,7 @@ property tests can try many orders of faults, aborts and kills.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,7 +19,7 @@ from bluegreen.commands import AwaitPromotion, Command, Destroy, Observation, Se
 from bluegreen.config import Environment
 from bluegreen.machine import decide
 from bluegreen.model import Actor, Colour, Record, Release
-from bluegreen.ports import Platform
+from bluegreen.ports import DrainState, Headroom, HealthSnapshot, Platform
 from bluegreen.runner import execute
 
 ACTOR = Actor(user="tester", host="test")
@@ -67,6 +68,37 @@ def live_world(colour: Colour = Colour.BLUE, version: str = "v1") -> World:
     world.colours[colour.value] = {"version": version, "image": "ami-old", "polls": 99}
     world.weights = {colour.value: 100, colour.other.value: 0}
     return world
+
+
+@dataclass
+class SlowDrain:
+    """The world's health port, but the old colour's connections take a while to drain.
+
+    After the load balancer stops sending it requests, its next `answers` drain checks
+    still say it serves (requests in flight). `last` is the last answer given.
+    """
+
+    world: World
+    answers: int = 0
+    last: DrainState | None = None
+
+    def check(self, colour: Colour) -> HealthSnapshot:
+        return self.world.check(colour)
+
+    def headroom(self, colour: Colour) -> Headroom:
+        return self.world.headroom(colour)
+
+    def drain_state(self, colour: Colour, *, deregister: bool = False) -> DrainState:
+        state = self.world.drain_state(colour, deregister=deregister)
+        if not state.serving and self.answers > 0:
+            self.answers -= 1
+            state = DrainState(True, "requests in flight")
+        self.last = state
+        return state
+
+
+def slow_drain_platform(drain: SlowDrain) -> Platform:
+    return dataclasses.replace(world_platform(drain.world), health=drain)
 
 
 @dataclass
