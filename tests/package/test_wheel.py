@@ -125,6 +125,13 @@ def test_the_installed_wheel_deploys_v1_then_v2_in_the_sandbox_with_the_config_i
 
     bluegreen("init", "--platform", "aws", "--sandbox", "--environment", ENV, "--app", "app")
     assert (service / "packer" / "app.pkr.hcl").is_file()
+    # The example app refuses to start without its secret: named as the file's comment says.
+    config = service / "bluegreen.yaml"
+    text = config.read_text()
+    assert "      secrets: {}\n" in text
+    config.write_text(
+        text.replace("      secrets: {}\n", '      secrets: {APP_SECRET: "ssm:/bluegreen/sandbox/app-secret"}\n')
+    )
     bluegreen("validate")
     state = service / ".bluegreen"
     try:
