@@ -74,26 +74,14 @@ def test_a_5xx_release_is_rolled_back_only_once_its_5xx_are_published_60s_late(
 
 def _watch_until_back(sandbox: Sandbox, new: str, old: str) -> float:
     """Poll CloudWatch (a plain client) and the listener; return when 5xx of `new` were first published."""
-    cloudwatch, elbv2 = sandbox.client("cloudwatch"), sandbox.client("elbv2")
-    group = "targetgroup/" + sandbox.target_group_arn(new).split(":targetgroup/", 1)[1]
-    arn = elbv2.describe_load_balancers(Names=[ENV])["LoadBalancers"][0]["LoadBalancerArn"]
-    balancer = str(arn).split(":loadbalancer/", 1)[1]
     published = 0.0
     deadline = time.monotonic() + 200
     while time.monotonic() < deadline:
-        if not published:
-            now = datetime.now(UTC)
-            points = cloudwatch.get_metric_statistics(
-                Namespace="AWS/ApplicationELB",
-                MetricName="HTTPCode_Target_5XX_Count",
-                Dimensions=[{"Name": "TargetGroup", "Value": group}, {"Name": "LoadBalancer", "Value": balancer}],
-                StartTime=now - timedelta(minutes=10),
-                EndTime=now + timedelta(minutes=1),
-                Period=60,
-                Statistics=["Sum"],
-            )["Datapoints"]
-            if sum(p["Sum"] for p in points) > 0:
-                published = time.monotonic()
+        now = datetime.now(UTC)
+        if not published and sandbox.published_sum(
+            new, "HTTPCode_Target_5XX_Count", now - timedelta(minutes=10), now + timedelta(minutes=1)
+        ):
+            published = time.monotonic()
         if sandbox.weights() == {old: 100, new: 0}:
             assert published, "traffic went back before any 5xx was published"
             return published

@@ -166,28 +166,12 @@ def _watch_health_and_metrics(sandbox: Sandbox, processes: Processes, cfg: Any, 
     assert aborted.returncode == 0 and deploy.wait(timeout=180) == 1, aborted.stdout + deploy.output()
     assert kept.report.ok > 0
 
-    cloudwatch = sandbox.client("cloudwatch")
-    key = "targetgroup/" + sandbox.target_group_arn(new).split(":targetgroup/", 1)[1]
     now = datetime.now(UTC)
 
     def requests_counted() -> float:
-        points = cloudwatch.get_metric_statistics(
-            Namespace="AWS/ApplicationELB",
-            MetricName="RequestCount",
-            Dimensions=[{"Name": "TargetGroup", "Value": key}, {"Name": "LoadBalancer", "Value": _lb_key(sandbox)}],
-            StartTime=now - timedelta(minutes=10),
-            EndTime=now + timedelta(minutes=5),
-            Period=60,
-            Statistics=["Sum"],
-        )["Datapoints"]
-        return float(sum(p["Sum"] for p in points))
+        return sandbox.published_sum(new, "RequestCount", now - timedelta(minutes=10), now + timedelta(minutes=5))
 
     wait_for(lambda: requests_counted() > 0, timeout=30, what="RequestCount of the new colour published", every=1)
-
-
-def _lb_key(sandbox: Sandbox) -> str:
-    arn = sandbox.client("elbv2").describe_load_balancers(Names=[ENV])["LoadBalancers"][0]["LoadBalancerArn"]
-    return str(arn).split(":loadbalancer/", 1)[1]
 
 
 def test_a_release_answering_5xx_under_the_canary_is_rolled_back_by_max_5xx(
@@ -208,21 +192,12 @@ def test_a_release_answering_5xx_under_the_canary_is_rolled_back_by_max_5xx(
     deploy = processes.start(cfg, "deploy", ENV, "--version", "t-5xx")
     wait_for(lambda: sandbox.weights() == {new: 50, old: 50}, timeout=180, what="the 50% step")
     with LoadGenerator(address, "/", threads=2, max_duration_s=120, pause_s=0.02) as load:
-        cloudwatch = sandbox.client("cloudwatch")
-        key = "targetgroup/" + sandbox.target_group_arn(new).split(":targetgroup/", 1)[1]
 
         def published_5xx() -> float:
             now = datetime.now(UTC)
-            points = cloudwatch.get_metric_statistics(
-                Namespace="AWS/ApplicationELB",
-                MetricName="HTTPCode_Target_5XX_Count",
-                Dimensions=[{"Name": "TargetGroup", "Value": key}, {"Name": "LoadBalancer", "Value": _lb_key(sandbox)}],
-                StartTime=now - timedelta(minutes=5),
-                EndTime=now + timedelta(minutes=1),
-                Period=60,
-                Statistics=["Sum"],
-            )["Datapoints"]
-            return float(sum(p["Sum"] for p in points))
+            return sandbox.published_sum(
+                new, "HTTPCode_Target_5XX_Count", now - timedelta(minutes=5), now + timedelta(minutes=1)
+            )
 
         wait_for(lambda: published_5xx() > 5 or not deploy.running(), timeout=60, what="5xx published", every=0.2)
         crossed = time.monotonic()

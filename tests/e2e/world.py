@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -247,6 +248,22 @@ class Sandbox:
     def target_group_arn(self, colour: str) -> str:
         groups = self.client("elbv2").describe_target_groups(Names=[f"{ENV}-{colour}"])["TargetGroups"]
         return str(groups[0]["TargetGroupArn"])
+
+    def published_sum(self, colour: str, metric: str, start: datetime, end: datetime) -> float:
+        """The Sum of an ALB metric of `colour`'s target group that CloudWatch holds from `start` to `end`."""
+        group = "targetgroup/" + self.target_group_arn(colour).split(":targetgroup/", 1)[1]
+        arn = self.client("elbv2").describe_load_balancers(Names=[ENV])["LoadBalancers"][0]["LoadBalancerArn"]
+        balancer = str(arn).split(":loadbalancer/", 1)[1]
+        points = self.client("cloudwatch").get_metric_statistics(
+            Namespace="AWS/ApplicationELB",
+            MetricName=metric,
+            Dimensions=[{"Name": "TargetGroup", "Value": group}, {"Name": "LoadBalancer", "Value": balancer}],
+            StartTime=start,
+            EndTime=end,
+            Period=60,
+            Statistics=["Sum"],
+        )["Datapoints"]
+        return float(sum(p["Sum"] for p in points))
 
     def proxy_requests(self, colour: str) -> int:
         """Requests the proxy sent to `colour`'s target group (its backend's session total), counted at the proxy."""
