@@ -29,7 +29,13 @@ STOP_GRACE_S = 10.0
 
 
 def die_with_parent() -> None:
-    """Run in the child before exec: SIGTERM it when its parent dies (Linux; elsewhere nothing happens)."""
+    """Run in the child before exec: SIGTERM it when its parent dies (Linux; elsewhere nothing happens).
+
+    SIGINT goes back to its default too: a shell starts background jobs with
+    SIGINT ignored, exec keeps it ignored, and `interrupt` relies on it (a
+    CI runner's `cmd &` made every timed-out tool run out its whole grace).
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 

@@ -101,7 +101,19 @@ def test_leftovers_of_a_dead_starter_are_stopped_and_only_those(
     assert len(said) == 1 and str(orphan) in said[0]
 
 
-def test_a_hung_terraform_times_out_with_its_argv_and_output(tmp_path: Path) -> None:
+@pytest.mark.parametrize("caller_sigint", ["default", "ignored"])
+def test_a_hung_terraform_times_out_with_its_argv_and_output(tmp_path: Path, caller_sigint: str) -> None:
+    """Also when bluegreen itself has SIGINT ignored, as a shell's `cmd &` starts it: the tool must still stop."""
+    previous = signal.signal(
+        signal.SIGINT, signal.SIG_IGN if caller_sigint == "ignored" else signal.default_int_handler
+    )
+    try:
+        _hung_terraform_times_out(tmp_path)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _hung_terraform_times_out(tmp_path: Path) -> None:
     hung = tmp_path / "bin" / "terraform"
     hung.parent.mkdir()
     hung.write_text("#!/bin/sh\necho 'Initializing the backend...'\nexec sleep 60\n")

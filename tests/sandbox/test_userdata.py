@@ -125,6 +125,28 @@ def test_a_tarball_artifact_is_unpacked(tmp_path: Path) -> None:
     assert (entry.app_dir / "app.py").read_text() == "x = 1\n"
 
 
+@pytest.mark.parametrize("python", ["with extraction filters", "3.11.2, without"])
+def test_a_tarball_reaching_outside_the_release_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, python: str
+) -> None:
+    if python.startswith("3.11.2"):
+        monkeypatch.delattr(tarfile, "data_filter", raising=False)
+    (tmp_path / "app.py").write_text("x = 1\n")
+    with tarfile.open(tmp_path / "up.tar.gz", "w:gz") as tar:
+        tar.add(tmp_path / "app.py", arcname="app.py")
+        tar.add(tmp_path / "app.py", arcname="../escaped.py")
+    with pytest.raises(tarfile.TarError):
+        imagestore.record(tmp_path / "store", "h1", tmp_path / "up.tar.gz", "v1")
+    linked = tmp_path / "link.tar.gz"
+    with tarfile.open(linked, "w:gz") as tar:
+        info = tarfile.TarInfo("etc")
+        info.type, info.linkname = tarfile.SYMTYPE, "/etc"
+        tar.addfile(info)
+    with pytest.raises(tarfile.TarError):
+        imagestore.record(tmp_path / "store", "h2", linked, "v1")
+    assert not (tmp_path / "escaped.py").exists() and not (tmp_path / "store" / "h1").exists()
+
+
 def test_an_unreadable_entry_says_which_file(tmp_path: Path) -> None:
     entry = tmp_path / "h1"
     (entry / "app").mkdir(parents=True)

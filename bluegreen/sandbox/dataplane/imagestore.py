@@ -94,6 +94,24 @@ def lookup(store: Path, source_hash: str) -> ImageEntry | None:
     )
 
 
+def _extract(tar: tarfile.TarFile, into: Path) -> None:
+    """Unpack a release tarball, refusing what would land outside `into` (as tarfile's "data" filter does).
+
+    Python 3.11.4 added extraction filters; Debian 12's Python 3.11.2 has none, so there the members are checked here.
+    """
+    if hasattr(tarfile, "data_filter"):
+        tar.extractall(into, filter="data")
+        return
+    root = into.resolve()
+    for member in tar.getmembers():
+        target = (root / member.name).resolve()
+        link = (target.parent / member.linkname).resolve() if member.issym() else root / member.linkname
+        inside = target.is_relative_to(root) and (not (member.issym() or member.islnk()) or link.is_relative_to(root))
+        if not inside or not (member.isfile() or member.isdir() or member.issym() or member.islnk()):
+            raise tarfile.TarError(f"{member.name}: not a plain file or directory inside the release")
+    tar.extractall(into)  # every member checked above
+
+
 def record(
     store: Path, source_hash: str, artifact: Path, version: str, *, wsgi_app: str = DEFAULT_WSGI_APP
 ) -> ImageEntry:
@@ -108,7 +126,7 @@ def record(
     elif artifact.name.endswith((".tar.gz", ".tgz")):
         app.mkdir()
         with tarfile.open(artifact) as tar:
-            tar.extractall(app, filter="data")
+            _extract(tar, app)
     else:
         app.mkdir()
         shutil.copy2(artifact, app)
