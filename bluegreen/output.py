@@ -35,6 +35,7 @@ class Printer:
     mode: str  # "rich", "plain" or "json"
     out: TextIO = field(default_factory=lambda: sys.stdout)
     _last_wait: tuple[str, float] = ("", 0.0)
+    _last_message: str = ""  # the event line printed last: a wait on the same words is not printed again
     _console: Any = None
     _live: Any = None
     _rows: list[ViewRow] = field(default_factory=list)
@@ -64,6 +65,7 @@ class Printer:
             self._show_record(rec)
             return
         print(f"{clock_text(ev.at)}  {rec.environment}  {ev.message}", file=self.out, flush=True)
+        self._last_message = ev.message
 
     def wait(self, rec: Record, until: float) -> None:
         """Progress during long waits: the panel on a terminal (it counts down), a line every 30 s elsewhere."""
@@ -75,6 +77,8 @@ class Printer:
         now = time.time()
         if what != last_what or now - last_at >= 30:
             self._last_wait = (what, now)
+            if self.mode == "plain" and what == self._last_message and what != last_what:
+                return  # the event line just said it
             if self.mode == "plain":
                 print(f"{clock_text(now)}  {rec.environment}  waiting: {what}", file=self.out, flush=True)
             else:
