@@ -49,7 +49,7 @@ def start(log_path: Path, *, timeout_s: float = 30.0) -> MotoServer:
         raise MissingToolError(
             "moto[server] is not installed in this Python",
             where=sys.executable,
-            hint="run `make setup` (or pip install 'moto[server]')",
+            hint="pip install 'bluegreen[sandbox]' (in a clone of bluegreen: make setup)",
         ) from None
     port = free_port()
     log_path.parent.mkdir(parents=True, exist_ok=True)

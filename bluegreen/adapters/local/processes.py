@@ -109,7 +109,7 @@ def start(spec: AppSpec, runs: Path) -> AppProcess:
         raise MissingToolError(
             f"gunicorn is not installed in {sys.executable}",
             where=sys.executable,
-            hint="run `make setup` (or pip install 'bluegreen[local]')",
+            hint="pip install 'bluegreen[local]' (in a clone of bluegreen: make setup)",
         )
     runs.mkdir(parents=True, exist_ok=True)
     run_dir = Path(tempfile.mkdtemp(prefix=run_dir_name(spec.colour, spec.version), dir=runs))
