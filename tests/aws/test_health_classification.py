@@ -66,7 +66,12 @@ def alb(asg: str, tg: str) -> HealthSnapshot:
         ("asg_in_service", "tg_empty", PENDING, f"{INSTANCE_A}, {INSTANCE_B}"),
         # a terminated leftover (unused) and a draining stranger get no traffic: they do not block
         ("asg_in_service", "tg_with_leftovers", HEALTHY, ""),
-        ("asg_in_service", "tg_foreign_initial", PENDING, "i-0f8b6c3d4e5061728"),
+        (
+            "asg_in_service",
+            "tg_foreign_initial",
+            PENDING,
+            f"target group web-prod-green also routes to i-0f8b6c3d4e5061728, not in {ASG_NAME} and not yet healthy",
+        ),
         ("asg_in_service", "tg_unhealthy_draining", PENDING, INSTANCE_B),
         ("asg_in_service", "tg_ip_unusable", FAILED, "10.0.1.5"),
         ("asg_scaled_out", "tg_scaled_out", PENDING, INSTANCE_C),

@@ -181,7 +181,13 @@ def classify(
     ]
     settling_others = [t.id for t in targets if t.id not in members and verdict(t) is Verdict.SETTLING]
     if not_ready or settling_others:
-        return snap(HealthState.PENDING, f"not yet healthy in {lb_label}: {', '.join(not_ready + settling_others)}")
+        said = [f"not yet healthy in {lb_label}: {', '.join(not_ready)}"] if not_ready else []
+        if settling_others:
+            said.append(
+                f"{lb_label} also routes to {', '.join(settling_others)}, not in {asg_name} and not yet healthy "
+                "(registered by hand or left by another group): they pass their health checks or are deregistered"
+            )
+        return snap(HealthState.PENDING, "; ".join(said))
     return snap(HealthState.HEALTHY, "")
 
 
