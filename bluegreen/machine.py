@@ -158,6 +158,8 @@ def _apply(rec: Record, obs: Observation, now: float) -> Record:
         return _on_failure(rec, name, obs.error, now)
     if not isinstance(obs, POLL_OBSERVATIONS):
         rec = rec.with_event(now, "command_finished", f"{name} finished")
+    elif rec.attempts:
+        rec = rec.replace(attempts=0)  # polls give up on errors in a row: one answered ends the run
     match obs:
         case Baked(result=r):
             verb = "reused" if r.reused else "baked"
