@@ -169,3 +169,21 @@ def test_no_analysis_without_the_key_and_none_on_a_first_deploy() -> None:
     assert analyses(trace) == []
     first = new_record(analysed_env(), "v1", live=None)
     assert first.analysis is None and not any(s.analyse for s in first.steps)
+
+
+def test_each_step_counts_its_own_inconclusive_limit() -> None:
+    """Step 1 inconclusive for 4 minutes then passing; step 2 inconclusive once: its limit starts at step 2."""
+    few, plenty = release_data(2, requests=20), release_data(2)
+    world, clock, trace = world_with(v1=release_data(1), v2=few), FakeClock(), Trace()
+    env = analysed_env(on_inconclusive="rollback", inconclusive_limit="5m")
+    few_at = {1, 2, 3, 4, 6}  # the Analyse calls answered from too few requests: step 1's first four, step 2's first
+
+    def data(i: int, rec: Record, cmd: Any) -> Record:
+        if isinstance(cmd, Analyse):
+            world.faults.analysis_samples["v2"] = few if len(analyses(trace)) + 1 in few_at else plenty
+        return rec
+
+    rec = drive(new_record(env, "v2"), world, clock, trace=trace, hook=data)
+    assert rec.status is Status.SUCCEEDED, rec.failure
+    verdicts = [e.data["verdict"] for e in rec.events if e.kind == "analysis"]
+    assert verdicts == ["inconclusive"] * 4 + ["pass", "inconclusive", "pass", "pass"], verdicts
