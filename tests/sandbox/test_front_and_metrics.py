@@ -35,9 +35,14 @@ def front(moto_endpoint: str) -> Iterator[Callable[[World], str]]:
         f.stop()
 
 
+def plain(service: str, endpoint: str) -> Any:
+    """Another AWS client than bluegreen's: plain boto3 at the sandbox's endpoint (its test credentials)."""
+    keys = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+    return boto3.client(service, region_name="us-east-1", endpoint_url=endpoint, **keys)
+
+
 def plain_elbv2(endpoint: str) -> Any:
-    """Another AWS client than bluegreen's: plain boto3 at the sandbox's endpoint."""
-    return boto3.client("elbv2", region_name="us-east-1", endpoint_url=endpoint)
+    return plain("elbv2", endpoint)
 
 
 def test_describe_target_health_through_the_front_tells_what_the_checks_see(
@@ -131,19 +136,19 @@ def test_metrics_are_published_per_period_after_the_lag_and_follow_the_weights(
 def test_a_second_auto_scaling_group_of_the_same_name_is_refused_as_aws_does(moto_endpoint: str) -> None:
     """moto would replace the first group and orphan its instances; AWS answers AlreadyExists (a create
     retried after a lost answer meets it) and the first group keeps its instances."""
-    direct = boto3.client("autoscaling", region_name="us-east-1", endpoint_url=moto_endpoint)
+    direct = plain("autoscaling", moto_endpoint)
 
     def exists(name: str) -> bool:
         return bool(direct.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"])
 
     f = Front(moto_endpoint, lambda arn: [], exists).start()
     try:
-        ec2 = boto3.client("ec2", region_name="us-east-1", endpoint_url=f.endpoint)
+        ec2 = plain("ec2", f.endpoint)
         image = ec2.describe_images()["Images"][0]["ImageId"]
         template = ec2.create_launch_template(
             LaunchTemplateName="twice", LaunchTemplateData={"ImageId": image, "InstanceType": "t3.micro"}
         )["LaunchTemplate"]["LaunchTemplateId"]
-        autoscaling = boto3.client("autoscaling", region_name="us-east-1", endpoint_url=f.endpoint)
+        autoscaling = plain("autoscaling", f.endpoint)
         group = {
             "AutoScalingGroupName": "twice",
             "LaunchTemplate": {"LaunchTemplateId": template, "Version": "$Latest"},
@@ -162,3 +167,41 @@ def test_a_second_auto_scaling_group_of_the_same_name_is_refused_as_aws_does(mot
         assert [i["InstanceId"] for i in kept["Instances"]] == first
     finally:
         f.stop()
+
+
+def test_removing_a_role_an_instance_profile_does_not_hold_is_no_such_entity_as_aws_answers(
+    moto_endpoint: str,
+) -> None:
+    """moto answers a 500 (its ValueError) that the AWS provider retries for minutes: a slot's destroy hung."""
+    direct = plain("iam", moto_endpoint)
+
+    def roles(name: str) -> list[str] | None:
+        try:
+            return [
+                r["RoleName"] for r in direct.get_instance_profile(InstanceProfileName=name)["InstanceProfile"]["Roles"]
+            ]
+        except direct.exceptions.NoSuchEntityException:
+            return None
+
+    trust = '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}'
+    direct.create_role(RoleName="app-role", AssumeRolePolicyDocument=trust)
+    direct.create_instance_profile(InstanceProfileName="empty")
+    direct.create_instance_profile(InstanceProfileName="held")
+    direct.add_role_to_instance_profile(InstanceProfileName="held", RoleName="app-role")
+    f = Front(moto_endpoint, lambda arn: [], profile_roles=roles).start()
+    try:
+        iam = plain("iam", f.endpoint)
+        with pytest.raises(ClientError) as refused:
+            iam.remove_role_from_instance_profile(InstanceProfileName="empty", RoleName="app-role")
+        assert refused.value.response["Error"]["Code"] == "NoSuchEntity"
+        assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+        iam.remove_role_from_instance_profile(InstanceProfileName="held", RoleName="app-role")
+        assert roles("held") == []
+        with pytest.raises(ClientError) as again:
+            iam.remove_role_from_instance_profile(InstanceProfileName="held", RoleName="app-role")
+        assert again.value.response["Error"]["Code"] == "NoSuchEntity"
+    finally:
+        f.stop()
+        for name in ("empty", "held"):
+            direct.delete_instance_profile(InstanceProfileName=name)
+        direct.delete_role(RoleName="app-role")

@@ -107,7 +107,7 @@ def clients(endpoint: str, region: str) -> dict[str, Any]:
         region_name=region, retries={"mode": "standard", "max_attempts": 2}, connect_timeout=2, read_timeout=10
     )
     session = boto3.session.Session()
-    services = ("autoscaling", "ec2", "ssm", "secretsmanager", "elbv2", "cloudwatch")
+    services = ("autoscaling", "ec2", "ssm", "secretsmanager", "elbv2", "cloudwatch", "iam")
     return {s: session.client(s, endpoint_url=endpoint, config=cfg) for s in services}
 
 
@@ -147,7 +147,9 @@ class Daemon:
             address_of=self.instances.address_of,
             settings=settings,
         )
-        self.front = front.Front(self.args.moto, self.load_balancers.target_health, self.group_exists).start()
+        self.front = front.Front(
+            self.args.moto, self.load_balancers.target_health, self.group_exists, self.profile_roles
+        ).start()
 
     def run(self) -> int:
         next_metrics = 0.0
@@ -189,6 +191,15 @@ class Daemon:
     def group_exists(self, name: str) -> bool:
         found = self.api["autoscaling"].describe_auto_scaling_groups(AutoScalingGroupNames=[name])
         return bool(found["AutoScalingGroups"])
+
+    def profile_roles(self, name: str) -> list[str] | None:
+        try:
+            profile = self.api["iam"].get_instance_profile(InstanceProfileName=name)["InstanceProfile"]
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") == "NoSuchEntity":
+                return None
+            raise
+        return [r["RoleName"] for r in profile.get("Roles", [])]
 
     def publish_metrics(self) -> None:
         """Publish what is due, by the timing `sandbox up` last wrote (a later `up` may change it)."""

@@ -38,6 +38,7 @@ UPSTREAM_TIMEOUT_S = 300.0
 NAMES_A_LOAD_BALANCER = frozenset({"CreateLoadBalancer", "DescribeLoadBalancers"})
 AUTOSCALING_XMLNS = "http://autoscaling.amazonaws.com/doc/2011-01-01/"
 XMLNS = "http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/"
+IAM_XMLNS = "https://iam.amazonaws.com/doc/2010-05-08/"
 # Headers that describe one hop, not the message (RFC 9110 7.6.1), and the length we recompute.
 _HOP = frozenset({"connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"})
 
@@ -135,6 +136,15 @@ def already_exists(group: str) -> Answer:
     message = f"AutoScalingGroup by this name already exists - A group with the name {group} already exists"
     body = error_xml("AlreadyExists", message, str(uuid.uuid4()), "Sender")
     return Answer(400, {"Content-Type": "text/xml"}, body.replace(XMLNS.encode(), AUTOSCALING_XMLNS.encode()))
+
+
+def not_in_profile(profile: str, role: str) -> Answer:
+    """AWS answers NoSuchEntity (404), which the AWS provider takes as done; moto fails with a 500 (a Python
+    ValueError) that the provider retries for minutes, so a destroy whose profile lost its role hangs.
+    https://docs.aws.amazon.com/IAM/latest/APIReference/API_RemoveRoleFromInstanceProfile.html (Errors)"""
+    message = f"Role {role} is not in instance profile {profile}."
+    body = error_xml("NoSuchEntity", message, str(uuid.uuid4()), "Sender")
+    return Answer(404, {"Content-Type": "text/xml"}, body.replace(XMLNS.encode(), IAM_XMLNS.encode()))
 
 
 def not_found_xml(arn: str, request_id: str) -> bytes:
@@ -261,11 +271,16 @@ class Front(Relay):
     """The endpoint bluegreen's AWS clients get: DescribeTargetHealth answered from the data plane, the rest relayed."""
 
     def __init__(
-        self, upstream: str, target_health: TargetHealth, group_exists: Callable[[str], bool] | None = None
+        self,
+        upstream: str,
+        target_health: TargetHealth,
+        group_exists: Callable[[str], bool] | None = None,
+        profile_roles: Callable[[str], list[str] | None] | None = None,  # None: no such instance profile
     ) -> None:
         super().__init__(upstream, self._answer)
         self._target_health = target_health
         self._group_exists = group_exists
+        self._profile_roles = profile_roles
 
     def _answer(self, request: Request, forward: Forward) -> Answer:
         fields = request.fields
@@ -274,6 +289,11 @@ class Front(Relay):
         name = fields.get("AutoScalingGroupName", "")
         if request.action == "CreateAutoScalingGroup" and self._group_exists and name and self._group_exists(name):
             return already_exists(name)
+        if request.action == "RemoveRoleFromInstanceProfile" and self._profile_roles:
+            profile, role = fields.get("InstanceProfileName", ""), fields.get("RoleName", "")
+            held = self._profile_roles(profile)
+            if held is not None and role not in held:
+                return not_in_profile(profile, role)
         answer = forward()
         if answer.status == 200 and request.action in NAMES_A_LOAD_BALANCER:
             return Answer(answer.status, answer.headers, rewrite_dns_names(answer.payload))
