@@ -19,6 +19,7 @@ another.
 from __future__ import annotations
 
 import http.client
+import sys
 import threading
 import uuid
 from collections.abc import Callable, Mapping
@@ -207,14 +208,18 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             answer = self.server.hook(request, lambda: self._forward(body))
         except (http.client.HTTPException, OSError) as e:
+            # Said in the data plane's log too: a client's SDK retries a 502, and a create retried after it was
+            # done meets "already exists" (the log tells why).
+            print(f"front: {request.action or self.path}: the API did not answer: {e!r}", file=sys.stderr, flush=True)
             answer = Answer(502, {"Content-Type": "text/plain"}, f"the API did not answer: {e}\n".encode())
         if answer is None:
             self.close_connection = True
             return
         try:
             self._answer(answer.status, answer.headers, answer.payload)
-        except OSError:
+        except OSError as e:
             self.close_connection = True  # the client gave up waiting: nothing more to say
+            print(f"front: {request.action or self.path}: answer {answer.status} not delivered: {e!r}", file=sys.stderr)
 
     def _forward(self, body: bytes) -> Answer:
         headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP | {"host", "content-length"}}
