@@ -122,9 +122,9 @@ def response_xml(described: list[dict[str, Any]], request_id: str) -> bytes:
     ).encode()
 
 
-def error_xml(code: str, message: str, request_id: str, kind: str = "Receiver") -> bytes:
+def error_xml(code: str, message: str, request_id: str, kind: str = "Receiver", xmlns: str = XMLNS) -> bytes:
     return (
-        f'<ErrorResponse xmlns="{XMLNS}"><Error><Type>{kind}</Type><Code>{code}</Code>'
+        f'<ErrorResponse xmlns="{xmlns}"><Error><Type>{kind}</Type><Code>{code}</Code>'
         f"<Message>{escape(message)}</Message></Error>"
         f"<RequestId>{request_id}</RequestId></ErrorResponse>"
     ).encode()
@@ -135,8 +135,8 @@ def already_exists(group: str) -> Answer:
     instances (still running, still registered). A create retried after a lost answer meets this on AWS.
     https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_CreateAutoScalingGroup.html (Errors)"""
     message = f"AutoScalingGroup by this name already exists - A group with the name {group} already exists"
-    body = error_xml("AlreadyExists", message, str(uuid.uuid4()), "Sender")
-    return Answer(400, {"Content-Type": "text/xml"}, body.replace(XMLNS.encode(), AUTOSCALING_XMLNS.encode()))
+    body = error_xml("AlreadyExists", message, str(uuid.uuid4()), "Sender", AUTOSCALING_XMLNS)
+    return Answer(400, {"Content-Type": "text/xml"}, body)
 
 
 def not_in_profile(profile: str, role: str) -> Answer:
@@ -144,8 +144,8 @@ def not_in_profile(profile: str, role: str) -> Answer:
     ValueError) that the provider retries for minutes, so a destroy whose profile lost its role hangs.
     https://docs.aws.amazon.com/IAM/latest/APIReference/API_RemoveRoleFromInstanceProfile.html (Errors)"""
     message = f"Role {role} is not in instance profile {profile}."
-    body = error_xml("NoSuchEntity", message, str(uuid.uuid4()), "Sender")
-    return Answer(404, {"Content-Type": "text/xml"}, body.replace(XMLNS.encode(), IAM_XMLNS.encode()))
+    body = error_xml("NoSuchEntity", message, str(uuid.uuid4()), "Sender", IAM_XMLNS)
+    return Answer(404, {"Content-Type": "text/xml"}, body)
 
 
 def not_found_xml(arn: str, request_id: str) -> bytes:
@@ -210,7 +210,7 @@ class _Handler(BaseHTTPRequestHandler):
         except (http.client.HTTPException, OSError) as e:
             # Said in the data plane's log too: a client's SDK retries a 502, and a create retried after it was
             # done meets "already exists" (the log tells why).
-            print(f"front: {request.action or self.path}: the API did not answer: {e!r}", file=sys.stderr, flush=True)
+            print(f"front: {request.action or self.path}: the API did not answer: {e!r}", file=sys.stderr)
             answer = Answer(502, {"Content-Type": "text/plain"}, f"the API did not answer: {e}\n".encode())
         if answer is None:
             self.close_connection = True
