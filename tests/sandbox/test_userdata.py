@@ -144,6 +144,13 @@ def test_a_tarball_reaching_outside_the_release_is_refused(
         tar.addfile(info)
     with pytest.raises(tarfile.TarError):
         imagestore.record(tmp_path / "store", "h2", linked, "v1")
+    hard = tmp_path / "hard.tar.gz"
+    with tarfile.open(hard, "w:gz") as tar:
+        info = tarfile.TarInfo("passwd")
+        info.type, info.linkname = tarfile.LNKTYPE, "../../../../../etc/passwd"
+        tar.addfile(info)
+    with pytest.raises(tarfile.TarError):
+        imagestore.record(tmp_path / "store", "h3", hard, "v1")
     assert not (tmp_path / "escaped.py").exists() and not (tmp_path / "store" / "h1").exists()
 
 

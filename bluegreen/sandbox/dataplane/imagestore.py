@@ -105,7 +105,7 @@ def _extract(tar: tarfile.TarFile, into: Path) -> None:
     root = into.resolve()
     for member in tar.getmembers():
         target = (root / member.name).resolve()
-        link = (target.parent / member.linkname).resolve() if member.issym() else root / member.linkname
+        link = ((target.parent if member.issym() else root) / member.linkname).resolve()
         inside = target.is_relative_to(root) and (not (member.issym() or member.islnk()) or link.is_relative_to(root))
         if not inside or not (member.isfile() or member.isdir() or member.issym() or member.islnk()):
             raise tarfile.TarError(f"{member.name}: not a plain file or directory inside the release")
