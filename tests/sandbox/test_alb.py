@@ -133,7 +133,7 @@ def test_unhealthy_targets_carry_aws_reason_codes(make_world: Callable[..., Worl
     world = make_world(interval=2, timeout=1, healthy=2, unhealthy=2)
     failing, slow = world.app("failing"), world.app("slow")
     failing.health_status = 503
-    slow.health_delay_s = 1.5
+    slow.health_delay_s = 3.0  # well past the 1 s timeout: on a loaded machine a late timer must still see none
     bad_code = world.instance(failing, "blue")
     timing_out = world.instance(slow, "blue")
     no_process = world.instance(None, "blue")

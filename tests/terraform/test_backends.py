@@ -6,6 +6,8 @@ The sandbox network module is the stack here: it applies in a few seconds.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import shutil
 from pathlib import Path
 
 import pytest
@@ -104,3 +106,38 @@ def test_a_mirror_that_is_not_a_directory_is_a_config_error(tmp_path: Path) -> N
     with pytest.raises(ConfigError) as caught:
         apply_network(tf.TerraformRunner(terraform_settings(config)))
     assert str(tmp_path / "nowhere") in caught.value.what
+
+
+def test_an_unchanged_working_directory_is_initialised_once(moto_target: AwsTarget, tmp_path: Path) -> None:
+    """`terraform init` runs when the directory needs it (first use, another mirror, its providers gone), not
+    before every command: it verifies the provider's whole package each time."""
+    real = shutil.which("terraform")
+    assert real, "terraform is not installed"
+    log = tmp_path / "commands.log"
+    wrapper = tmp_path / "bin" / "terraform"
+    wrapper.parent.mkdir()
+    wrapper.write_text(f'#!/bin/sh\necho "$1" >> {log}\nexec {real} "$@"\n')
+    wrapper.chmod(0o755)
+    with contextlib.suppress(aws(moto_target, "ssm").exceptions.ParameterNotFound):
+        aws(moto_target, "ssm").delete_parameter(Name="/bluegreen/sandbox/app-secret")  # another test's network
+    config = make_config(tmp_path / "state", [], endpoint_url=moto_target.endpoint_url)
+    settings = dataclasses.replace(terraform_settings(config), binary=str(wrapper))
+    runner = tf.TerraformRunner(settings)
+
+    def inits() -> int:
+        return log.read_text().split().count("init")
+
+    network = apply_network(runner)
+    assert apply_network(runner) == network
+    assert runner.outputs(NETWORK) == {"vpc_id": network.vpc_id, "subnet_ids": list(network.subnet_ids)}
+    assert inits() == 1 and log.read_text().split().count("apply") == 2
+
+    shutil.rmtree(settings.workdir(NETWORK) / ".terraform" / "providers")  # e.g. the plugin cache cleaned
+    assert apply_network(runner) == network
+    assert inits() == 2
+
+    other = tmp_path / "other-mirror"  # another path to the same packages
+    other.symlink_to(settings.provider_mirror or "", target_is_directory=True)
+    moved = tf.TerraformRunner(dataclasses.replace(settings, provider_mirror=str(other)))
+    assert apply_network(moved) == network
+    assert inits() == 3

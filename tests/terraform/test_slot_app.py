@@ -21,6 +21,7 @@ from bluegreen import factory
 from bluegreen.adapters import terraform as tf
 from bluegreen.adapters.aws import stacks
 from bluegreen.adapters.aws.environment import AwsEnvironment
+from bluegreen.adapters.aws.provisioner import AwsProvisioner
 from bluegreen.adapters.aws.session import AwsTarget
 from bluegreen.model import Colour, Release
 from bluegreen.sandbox.network import apply_network
@@ -139,6 +140,57 @@ def test_applying_the_same_settings_again_changes_nothing(slot: Slot) -> None:
     assert not slot.runner.has_changes(
         stacks.slot_stack(ENV.name, Colour.BLUE), stacks.slot_inputs(ENV, Colour.BLUE, RELEASE, slot.outputs)
     )
+
+
+def test_the_launch_template_is_created_beside_the_profile_and_the_group_after_it(slot: Slot) -> None:
+    """The launch template names the profile without depending on it (no 5 s wait of the provider's in a row)."""
+    state = json.loads(
+        (slot.settings.workdir(stacks.slot_stack(ENV.name, Colour.BLUE)) / "terraform.tfstate").read_text()
+    )
+    needs = {  # each resource's dependencies, without the root module's "module.<name>." prefix
+        r["type"]: {d.split(".", 2)[2] for d in r["instances"][0].get("dependencies", [])}
+        for r in state["resources"]
+        if r["mode"] == "managed"
+    }
+    assert "aws_iam_instance_profile.this" not in needs["aws_launch_template"]
+    assert "aws_iam_instance_profile.this" in needs["aws_autoscaling_group"]
+    assert slot.launch_template(Colour.BLUE)["IamInstanceProfile"]["Name"] == f"{ENV.name}-blue-{REGION}"
+
+
+def test_a_role_and_profile_an_apply_made_but_never_recorded_are_adopted_then_destroyed(slot: Slot) -> None:
+    """A terraform killed mid-apply, or a create the SDK resent after IAM made it: the names exist, no state has them.
+
+    The next apply adopts them (the apply would otherwise fail on the names forever) and brings them to what
+    the module says; the retire's destroy then leaves no IAM of the colour behind.
+    """
+    iam = aws(slot.target, "iam")
+    name = f"{ENV.name}-green-{REGION}"
+    iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}))
+    stale = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "ssm:GetParameter", "Resource": "*"}]}
+    iam.put_role_policy(RoleName=name, PolicyName="read-app-secrets", PolicyDocument=json.dumps(stale))
+    iam.create_instance_profile(InstanceProfileName=name)  # its role not added yet: the apply died in between
+    provisioner = AwsProvisioner(slot.runner, ENV, slot.outputs, slot.target)
+
+    provisioner.provision(Colour.GREEN, RELEASE)
+
+    assert [r["RoleName"] for r in iam.list_roles()["Roles"] if r["RoleName"].startswith(f"{ENV.name}-green")] == [name]
+    profile = iam.get_instance_profile(InstanceProfileName=name)["InstanceProfile"]
+    assert [r["RoleName"] for r in profile["Roles"]] == [name]
+    trust = profile["Roles"][0]["AssumeRolePolicyDocument"]
+    trust = json.loads(trust) if isinstance(trust, str) else trust
+    assert trust["Statement"][0]["Principal"] == {"Service": "ec2.amazonaws.com"}
+    policy = iam.get_role_policy(RoleName=name, PolicyName="read-app-secrets")["PolicyDocument"]
+    policy = json.loads(policy) if isinstance(policy, str) else policy
+    assert {s["Sid"] for s in policy["Statement"]} >= {"ReadAppParameters", "ReadAppSecrets"}
+    assert slot.launch_template(Colour.GREEN)["IamInstanceProfile"]["Name"] == name
+
+    provisioner.destroy(Colour.GREEN)
+    assert not [r for r in iam.list_roles()["Roles"] if r["RoleName"].startswith(f"{ENV.name}-green")]
+    assert not [
+        p
+        for p in iam.list_instance_profiles()["InstanceProfiles"]
+        if p["InstanceProfileName"].startswith(f"{ENV.name}-green")
+    ]
 
 
 def test_an_existing_instance_profile_is_used_and_none_is_made(slot: Slot) -> None:

@@ -7,26 +7,26 @@ applying the same release again changes nothing, destroying a colour that is
 gone does nothing.
 
 A terraform killed in the middle of an apply (its bluegreen process killed,
-the host lost) may have created the launch template or the group without
-recording them. Names are unique, so the next apply would fail on them
-forever and a destroy would leave them behind: when an apply fails, and
-after every destroy, the slot's resources found in AWS by name that the
-state lacks are imported, and the command runs once more (an apply
-recreates what it imported).
-
-The slot's IAM role and instance profile get generated names (`name_prefix`).
-When the SDK resends a create whose first answer was lost after IAM made it,
-the resend meets `EntityAlreadyExists` for the name this very apply generated
-(seen against moto under load; AWS can do the same): that leftover, which no
-state holds and which is empty, is deleted and the apply runs once more.
+the host lost), or a create the AWS SDK resent after AWS had made it (its
+first answer lost), leaves resources that exist but that the state does not
+record. Every name in the slot is fixed (the group's, the launch template's,
+the role's and the instance profile's), so the next apply would fail on them
+forever and a destroy would leave them behind: when an apply fails, and after
+every destroy, the slot's resources found in AWS by name that the state lacks
+are imported, and the command runs once more. An apply recreates the launch
+template and the group it imported (half made, not trusted); the role, its
+policy and the profile are brought to what the module says in place, since
+replacing a role empties the profile that holds it.
 """
 
 from __future__ import annotations
 
-import re
+from collections.abc import Callable
+
+from botocore.exceptions import ClientError
 
 from bluegreen.adapters.aws.environment import AwsEnvironment
-from bluegreen.adapters.aws.session import AwsTarget, api_errors, client
+from bluegreen.adapters.aws.session import AwsTarget, api_errors, client, error_code
 from bluegreen.adapters.aws.stacks import slot_inputs, slot_stack
 from bluegreen.adapters.terraform import TerraformError, TerraformRunner
 from bluegreen.config import Environment
@@ -46,15 +46,11 @@ class AwsProvisioner:
         inputs = slot_inputs(self._env, colour, release, self._outputs)
         try:
             outputs = self._runner.apply(stack, inputs)
-        except TerraformError as e:
+        except TerraformError:
             adopted = self._runner.adopt(stack, self.existing(colour))
-            if adopted:
-                # Half made by an apply that died: recreated, not trusted.
-                outputs = self._runner.apply(stack, inputs, replace=adopted)
-            elif remove_resent_creates(self._target, e.output_tail, prefix=f"{self._outputs.asg_name(colour)}-"):
-                outputs = self._runner.apply(stack, inputs)
-            else:
+            if not adopted:
                 raise
+            outputs = self._runner.apply(stack, inputs, replace=[a for a in adopted if a in RECREATED])
         return ProvisionResult(
             details={
                 "asg_name": outputs["asg_name"],
@@ -88,35 +84,35 @@ class AwsProvisioner:
             found["aws_launch_template.this"] = str(templates[0]["LaunchTemplateId"])
         if groups:
             found["aws_autoscaling_group.this"] = name
+        if not self._env.app.instance_profile:  # else the caller's profile: the module creates no IAM
+            found.update(self._existing_identity(f"{name}-{target.region}"))
+        return found
+
+    def _existing_identity(self, name: str) -> dict[str, str]:
+        """The role, its secrets policy and the instance profile the module names `name` (iam.tf's iam_name)."""
+        iam = client(self._target, "iam")
+        found: dict[str, str] = {}
+        with api_errors(f"could not look for the IAM role and instance profile {name}", where=f"IAM {name}"):
+            if _exists(lambda: iam.get_role(RoleName=name)):
+                found["aws_iam_role.this[0]"] = name
+                secrets = _exists(lambda: iam.get_role_policy(RoleName=name, PolicyName=SECRETS_POLICY))
+                if secrets and self._env.app.secrets:
+                    found["aws_iam_role_policy.secrets[0]"] = f"{name}:{SECRETS_POLICY}"
+            if _exists(lambda: iam.get_instance_profile(InstanceProfileName=name)):
+                found["aws_iam_instance_profile.this[0]"] = name
         return found
 
 
-# What the AWS provider says when IAM refuses a create: "EntityAlreadyExists: Role with name N already exists."
-RESENT_CREATE = re.compile(r"EntityAlreadyExists: (Role|Instance Profile) (?:with name )?(\S+) already exists")
-GENERATED = re.compile(r"\d{26}")  # Terraform's name_prefix suffix: a timestamp and a counter
+# Imported after a failed apply and then recreated by the next one: what a dying apply may have half made.
+RECREATED = frozenset({"aws_launch_template.this", "aws_autoscaling_group.this"})
+SECRETS_POLICY = "read-app-secrets"  # infra/modules/slot/iam.tf
 
 
-def remove_resent_creates(target: AwsTarget, terraform_said: str, *, prefix: str) -> list[str]:
-    """Delete the IAM role or instance profile that a resent create says exists; returns what went.
-
-    Only names this slot generates (`prefix` + a timestamp) and only empty ones (a profile with no role,
-    a role with no policy): what an apply made a moment ago and never recorded.
-    """
-    iam = client(target, "iam")
-    gone = []
-    for kind, name in RESENT_CREATE.findall(terraform_said):
-        if not GENERATED.fullmatch(name.removeprefix(prefix)) or not name.startswith(prefix):
-            continue
-        with api_errors(f"could not remove {kind} {name}, left by a resent create", where=f"IAM {kind} {name}"):
-            if kind == "Instance Profile":
-                if iam.get_instance_profile(InstanceProfileName=name)["InstanceProfile"]["Roles"]:
-                    continue
-                iam.delete_instance_profile(InstanceProfileName=name)
-            else:
-                if iam.list_role_policies(RoleName=name)["PolicyNames"]:
-                    continue
-                if iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]:
-                    continue
-                iam.delete_role(RoleName=name)
-        gone.append(name)
-    return gone
+def _exists(call: Callable[[], object]) -> bool:
+    try:
+        call()
+    except ClientError as e:
+        if error_code(e) == "NoSuchEntity":
+            return False
+        raise
+    return True

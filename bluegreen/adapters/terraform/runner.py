@@ -16,6 +16,8 @@ tool, argv, exit code, Terraform's own words) naming the module and stack.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import shutil
 import subprocess
 from collections.abc import Callable, Iterable, Mapping
@@ -64,6 +66,8 @@ Progress = Callable[[str], None]
 
 ROOT_FILE = "main.tf.json"
 INPUTS_FILE = "terraform.tfvars.json"
+LOCK_FILE = ".terraform.lock.hcl"
+INIT_STAMP = ".terraform/bluegreen-init"  # inside .terraform: gone with it
 # How `terraform init` says it could not fetch a provider (from the registry, or a mirror that lacks it).
 PROVIDER_DOWNLOAD_FAILED = (
     "Failed to query available provider packages",
@@ -72,6 +76,29 @@ PROVIDER_DOWNLOAD_FAILED = (
 )
 # After SIGINT terraform stops what it is doing and writes its state; give it time.
 INTERRUPT_GRACE_S = 60.0
+
+
+def init_stamp(root: Mapping[str, Any], cli_config: str, module_dir: Path) -> str:
+    """What an init of a working directory depends on: the root module (backend, module source, provider),
+    the CLI config (mirror, plugin cache) and the module's files (its provider constraints)."""
+    digest = hashlib.sha256(json.dumps(root, sort_keys=True).encode() + b"\0" + cli_config.encode())
+    for path in sorted(module_dir.glob("*.tf")):
+        digest.update(b"\0" + path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def initialized(workdir: Path, stamp: str) -> bool:
+    """Whether an init that worked, for the same stamp, left its providers in place.
+
+    `terraform init` verifies the provider's package (hundreds of MB) every time: about 1.5 s of CPU per
+    command, twice per deploy, for nothing when neither the root module nor the CLI config changed.
+    """
+    done = workdir / INIT_STAMP
+    if not done.is_file() or done.read_text().strip() != stamp or not (workdir / LOCK_FILE).is_file():
+        return False
+    return any(
+        p.exists() for p in (workdir / ".terraform" / "providers").glob("*/*/*/*/*")
+    )  # resolves the cache's links
 
 
 def ignore(_: str) -> None:
@@ -213,8 +240,11 @@ class TerraformRunner:
         write_json(workdir / INPUTS_FILE, dict(inputs))
         if moved:
             self.progress(f"{stack.label}: the state backend changed; moving the state to {next(iter(backend))}")
-        self._run(stack, workdir, "init", init_options(migrate_state=moved))
-        self._remember_mirror()
+        stamp = init_stamp(root, self.settings.cli_config_path.read_text(), module_dir)
+        if moved or not initialized(workdir, stamp):
+            self._run(stack, workdir, "init", init_options(migrate_state=moved))
+            write_text(workdir / INIT_STAMP, stamp + "\n")
+            self._remember_mirror()
         return workdir
 
     def _write_cli_config(self) -> None:

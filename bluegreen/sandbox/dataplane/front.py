@@ -8,6 +8,8 @@ for as AWS does (a target asked for but not registered: unused,
 Target.NotRegistered). A load balancer's `DNSName` (CreateLoadBalancer,
 DescribeLoadBalancers) is answered as the loopback address its proxy listens
 on (addresses.py), as AWS's DNS resolves the name to the load balancer.
+ELBv2's creates are answered as AWS's idempotent ones (idempotent.py), and
+a few errors as AWS gives them where moto does not (`Front._answer`).
 Every other request is relayed byte for byte.
 
 The relay itself (`Relay`: a threaded loopback server, each request read,
@@ -24,57 +26,35 @@ import sys
 import threading
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 from xml.sax.saxutils import escape
 
 from bluegreen.sandbox.dataplane import health
 from bluegreen.sandbox.dataplane.addresses import rewrite_dns_names
+from bluegreen.sandbox.dataplane.idempotent import existing
+from bluegreen.sandbox.dataplane.wire import (
+    AUTOSCALING_XMLNS,
+    IAM_XMLNS,
+    XMLNS,
+    Answer,
+    Forward,
+    Hook,
+    Request,
+    error_xml,
+    query_fields,
+)
 
 TIMEOUT_S = 30.0  # a client connection idle this long is closed
 # How long a request may wait for the API. Never shorter than the clients' own timeouts: an answer the
 # relay gives up on becomes a 502 the SDK retries, and a retried create that had been done is done twice.
 UPSTREAM_TIMEOUT_S = 300.0
 NAMES_A_LOAD_BALANCER = frozenset({"CreateLoadBalancer", "DescribeLoadBalancers"})
-AUTOSCALING_XMLNS = "http://autoscaling.amazonaws.com/doc/2011-01-01/"
-XMLNS = "http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/"
-IAM_XMLNS = "https://iam.amazonaws.com/doc/2010-05-08/"
 # Headers that describe one hop, not the message (RFC 9110 7.6.1), and the length we recompute.
 _HOP = frozenset({"connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"})
 
 TargetHealth = Callable[[str], list[dict[str, Any]]]
-
-
-@dataclass(frozen=True)
-class Request:
-    """What a hook sees of a request: its fields (query protocol) and the AWS action it names."""
-
-    fields: Mapping[str, str]
-    # `Action=` in a query-protocol body (elbv2, autoscaling, EC2); JSON-protocol services
-    # (DynamoDB) name it in a header instead: `X-Amz-Target: DynamoDB_20120810.UpdateItem`.
-    action: str
-
-
-@dataclass(frozen=True)
-class Answer:
-    status: int
-    headers: Mapping[str, str]
-    payload: bytes
-
-
-Forward = Callable[[], Answer]  # relays the request to the API; raises OSError or HTTPException if it does not answer
-# What the client gets (None: the connection is closed without an answer).
-Hook = Callable[[Request, Forward], Answer | None]
-
-
-def query_fields(body: bytes) -> dict[str, str]:
-    """A query-protocol body (`Action=...&TargetGroupArn=...`) as field -> value; empty if it is not one."""
-    try:
-        return {k: v[-1] for k, v in parse_qs(body.decode("utf-8"), keep_blank_values=True).items()}
-    except UnicodeDecodeError:
-        return {}
 
 
 def asked_targets(fields: Mapping[str, str]) -> list[tuple[str, int | None]]:
@@ -120,14 +100,6 @@ def response_xml(described: list[dict[str, Any]], request_id: str) -> bytes:
         f"<TargetHealthDescriptions>{''.join(members)}</TargetHealthDescriptions>"
         f"</DescribeTargetHealthResult><ResponseMetadata><RequestId>{request_id}</RequestId>"
         "</ResponseMetadata></DescribeTargetHealthResponse>"
-    ).encode()
-
-
-def error_xml(code: str, message: str, request_id: str, kind: str = "Receiver", xmlns: str = XMLNS) -> bytes:
-    return (
-        f'<ErrorResponse xmlns="{xmlns}"><Error><Type>{kind}</Type><Code>{code}</Code>'
-        f"<Message>{escape(message)}</Message></Error>"
-        f"<RequestId>{request_id}</RequestId></ErrorResponse>"
     ).encode()
 
 
@@ -216,7 +188,7 @@ class _Handler(BaseHTTPRequestHandler):
         fields = query_fields(body) if body and not target else {}
         request = Request(fields, fields.get("Action", "") or target.rpartition(".")[2])
         try:
-            answer = self.server.hook(request, lambda: self._forward(body))
+            answer = self.server.hook(request, lambda other=None: self._forward(body if other is None else other))
         except (http.client.HTTPException, OSError) as e:
             # Said in the data plane's log too: a client's SDK retries a 502, and a create retried after it was
             # done meets "already exists" (the log tells why).
@@ -309,7 +281,7 @@ class Front(Relay):
             held = self._profile_roles(profile)
             if held is not None and role not in held:
                 return not_in_profile(profile, role)
-        answer = forward()
+        answer = existing(request, forward) or forward()
         if answer.status == 200 and request.action in NAMES_A_LOAD_BALANCER:
             return Answer(answer.status, answer.headers, rewrite_dns_names(answer.payload))
         return answer

@@ -7,8 +7,14 @@ data "aws_region" "current" {}
 data "aws_caller_identity" "current" {}
 
 locals {
-  create_profile        = var.instance_profile_name == ""
-  instance_profile_name = local.create_profile ? aws_iam_instance_profile.this[0].name : var.instance_profile_name
+  create_profile = var.instance_profile_name == ""
+  # Fixed names, not name_prefix: a role or profile that an apply created but never recorded (its terraform
+  # killed, or a create the SDK resent after IAM made it) is found by this name and adopted by the next apply
+  # (bluegreen/adapters/aws/provisioner.py says the same name). And the launch template can name the profile
+  # before it exists, so the two are created side by side. IAM names are global to the account: the region
+  # keeps one environment name in two regions apart.
+  iam_name              = "${local.name}-${local.region}"
+  instance_profile_name = local.create_profile ? local.iam_name : var.instance_profile_name
 
   partition = data.aws_partition.current.partition
   region    = data.aws_region.current.name
@@ -69,7 +75,7 @@ locals {
 
 resource "aws_iam_role" "this" {
   count       = local.create_profile ? 1 : 0
-  name_prefix = "${local.name}-"
+  name        = local.iam_name
   description = "bluegreen ${local.name}: the app's instances"
   assume_role_policy = jsonencode({
     Version = "2012-10-17"
@@ -99,7 +105,7 @@ resource "aws_iam_role_policy_attachment" "ssm_core" {
 }
 
 resource "aws_iam_instance_profile" "this" {
-  count       = local.create_profile ? 1 : 0
-  name_prefix = "${local.name}-"
-  role        = aws_iam_role.this[0].name
+  count = local.create_profile ? 1 : 0
+  name  = local.iam_name
+  role  = aws_iam_role.this[0].name
 }

@@ -90,6 +90,12 @@ resource "aws_autoscaling_group" "this" {
     version = aws_launch_template.this.latest_version
   }
 
+  # The launch template names the instance profile without waiting for it (EC2 does not validate a launch
+  # template's parameters when it is created, only when an instance launches from it:
+  # https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/launch-template-restrictions.html), so the group,
+  # whose instances launch at once, waits for the profile itself.
+  depends_on = [aws_iam_instance_profile.this]
+
   # The load balancer's health check decides: an instance whose application
   # does not answer is replaced, not just one whose VM stopped.
   health_check_type         = "ELB"
