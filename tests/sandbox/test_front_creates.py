@@ -1,4 +1,4 @@
-"""ELBv2's creates through the sandbox's endpoint are idempotent, as on AWS; moto's alone are not.
+"""ELBv2's creates through the sandbox's endpoint are idempotent, as on AWS (moto's alone are not); what wakes the data plane.
 
 A create an SDK resends after losing the first answer must get what the first
 call made (moto alone made a second listener on the production port, left at
@@ -100,3 +100,24 @@ def test_a_listener_created_again_on_its_port_is_the_same_one_and_another_forwar
     )["Listeners"][0]
     assert other["ListenerArn"] != first["ListenerArn"]
     assert len(client.describe_listeners(LoadBalancerArn=lb)["Listeners"]) == 2
+
+
+def test_the_front_says_when_a_call_may_have_changed_what_the_data_plane_follows(moto_target: AwsTarget) -> None:
+    """The data plane reconciles at once after such a call, instead of at its next tick."""
+    calls: list[str] = []
+    front = Front(moto_target.endpoint_url or "", lambda arn: [], changed=lambda: calls.append("changed")).start()
+    try:
+        keys = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": "us-east-1"}
+        client = boto3.client("elbv2", endpoint_url=front.endpoint, **keys)
+        vpc = boto3.client("ec2", endpoint_url=front.endpoint, **keys).create_vpc(CidrBlock="10.8.0.0/16")["Vpc"]
+        assert calls == ["changed"]  # CreateVpc
+        client.describe_target_groups()
+        assert calls == ["changed"]  # a read changes nothing
+        arn = client.create_target_group(Name="woken", Protocol="HTTP", Port=80, VpcId=vpc["VpcId"])["TargetGroups"]
+        client.modify_target_group(TargetGroupArn=arn[0]["TargetGroupArn"], HealthCheckIntervalSeconds=10)
+        assert calls == ["changed"] * 3
+        with pytest.raises(ClientError):
+            client.modify_target_group(TargetGroupArn=arn[0]["TargetGroupArn"] + "0", HealthCheckIntervalSeconds=10)
+        assert calls == ["changed"] * 3  # refused: nothing changed
+    finally:
+        front.stop()

@@ -41,7 +41,11 @@ from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionEr
 
 from bluegreen.sandbox.dataplane.instances import Instances
 
-TICK_S = 0.25
+# Between two reconciles when no call changed anything: a change made through the front (ModifyListener,
+# RegisterTargets, an Auto Scaling group created...) wakes the loop at once; what no call says (an app's
+# process died, a target drained, a health check's result) is seen at the next tick.
+TICK_S = 0.5
+MIN_TICK_S = 0.1
 METRICS_EVERY_S = 1.0
 API_LOST_S = 30.0
 # moto takes any credentials; these say plainly that they are not real ones.
@@ -116,6 +120,7 @@ class Daemon:
         self.args = args
         self.state_dir: Path = args.state_dir.resolve()
         self.stopping = threading.Event()
+        self.wake = threading.Event()  # set by the front after a call that may have changed something, and by stop()
         self.api = clients(args.moto, args.region)
         self.instances = Instances(
             state_dir=self.state_dir,
@@ -148,7 +153,7 @@ class Daemon:
             settings=settings,
         )
         self.front = front.Front(
-            self.args.moto, self.load_balancers.target_health, self.group_exists, self.profile_roles
+            self.args.moto, self.load_balancers.target_health, self.group_exists, self.profile_roles, self.wake.set
         ).start()
 
     def run(self) -> int:
@@ -161,7 +166,10 @@ class Daemon:
             if time.monotonic() - self.api_ok_at > self.args.exit_after_api_lost_s:
                 print(f"dataplane: the API at {self.args.moto} is gone ({self.error}); stopping", file=sys.stderr)
                 break
-            self.stopping.wait(max(0.0, self.args.tick_s - (time.monotonic() - started)))
+            self.wake.wait(max(0.0, self.args.tick_s - (time.monotonic() - started)))
+            # A burst of changes (a terraform apply makes dozens of calls) gets one tick per MIN_TICK_S at most.
+            self.stopping.wait(max(0.0, MIN_TICK_S - (time.monotonic() - started)))
+            self.wake.clear()  # before the tick: a change made during it wakes the next one
         return 0
 
     def tick(self, *, publish: bool) -> None:
@@ -270,6 +278,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def stop(signum: int, _frame: Any) -> None:
         daemon.stopping.set()
+        daemon.wake.set()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)

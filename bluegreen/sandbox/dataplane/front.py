@@ -51,6 +51,7 @@ TIMEOUT_S = 30.0  # a client connection idle this long is closed
 # relay gives up on becomes a 502 the SDK retries, and a retried create that had been done is done twice.
 UPSTREAM_TIMEOUT_S = 300.0
 NAMES_A_LOAD_BALANCER = frozenset({"CreateLoadBalancer", "DescribeLoadBalancers"})
+READS = ("Describe", "Get", "List")  # how the query-protocol actions that change nothing begin
 # Headers that describe one hop, not the message (RFC 9110 7.6.1), and the length we recompute.
 _HOP = frozenset({"connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"})
 
@@ -263,11 +264,13 @@ class Front(Relay):
         target_health: TargetHealth,
         group_exists: Callable[[str], bool] | None = None,
         profile_roles: Callable[[str], list[str] | None] | None = None,  # None: no such instance profile
+        changed: Callable[[], None] = lambda: None,
     ) -> None:
         super().__init__(upstream, self._answer)
         self._target_health = target_health
         self._group_exists = group_exists
         self._profile_roles = profile_roles
+        self._changed = changed  # told after the API did a call that may change what the data plane follows
 
     def _answer(self, request: Request, forward: Forward) -> Answer:
         fields = request.fields
@@ -282,6 +285,8 @@ class Front(Relay):
             if held is not None and role not in held:
                 return not_in_profile(profile, role)
         answer = existing(request, forward) or forward()
+        if answer.status < 300 and fields and not request.action.startswith(READS):
+            self._changed()
         if answer.status == 200 and request.action in NAMES_A_LOAD_BALANCER:
             return Answer(answer.status, answer.headers, rewrite_dns_names(answer.payload))
         return answer
