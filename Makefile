@@ -37,7 +37,7 @@ typecheck: $(VENV)/.installed
 	$(BIN)/mypy
 	MYPYPATH=bench $(BIN)/mypy --strict bench/*.py
 
-# The suite in three groups side by side (scripts/test-suite says why); `$(BIN)/pytest` runs it in one.
+# The suite in five groups side by side (scripts/test-suite says why); `$(BIN)/pytest` runs it in one.
 test: setup lint typecheck check-infra
 	PYTEST=$(BIN)/pytest scripts/test-suite
 

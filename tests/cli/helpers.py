@@ -13,6 +13,8 @@ from typing import Any
 
 import yaml
 
+from tests.status_view import status_now
+
 BLUEGREEN = [sys.executable, "-m", "bluegreen"]
 
 
@@ -52,6 +54,11 @@ def status(cfg: Path) -> dict[str, Any]:
     res = run(cfg, "status", "web", "--json")
     assert res.returncode == 0, res.stderr
     return dict(json.loads(res.stdout))
+
+
+def look(cfg: Path) -> dict[str, Any]:
+    """`status web --json` read in this process, for the waits that look several times a second."""
+    return status_now(cfg, "web")
 
 
 def world(cfg: Path) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from tests.e2e.world import (
     Sandbox,
     Started,
     Watcher,
+    deployment_in_progress,
     latest_record,
     live_colour,
     merged,
@@ -107,7 +108,7 @@ def test_kill_9_then_resume(sandbox: Sandbox, processes: Processes, tmp_path: Pa
         slow = _slow_packer(tmp_path) if case.slow_bake else None
         deploy = processes.start(cfg, "deploy", ENV, "--version", version, path_prefix=slow)
         wait_for(
-            lambda: case.reached(status(cfg)["deployment"]) or not deploy.running(),
+            lambda: case.reached(deployment_in_progress(cfg)) or not deploy.running(),
             timeout=180,
             what=f"phase {name}",
             every=0.2,

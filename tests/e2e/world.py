@@ -29,6 +29,8 @@ from typing import Any
 import boto3
 import yaml
 
+from tests.status_view import status_now
+
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "sandbox" / "bluegreen.yaml"
 ENV = "demo"  # the example's environment
@@ -157,6 +159,12 @@ def status(cfg: Path) -> dict[str, Any]:
     res = run(cfg, "status", ENV, "--json", timeout=30)
     assert res.returncode == 0, res.stdout + res.stderr
     return dict(json.loads(res.stdout))
+
+
+def deployment_in_progress(cfg: Path) -> dict[str, Any] | None:
+    """`status --json`'s "deployment", read in this process (tests/status_view.py says why)."""
+    found = status_now(cfg, ENV)["deployment"]
+    return dict(found) if found else None
 
 
 def latest_record(cfg: Path) -> dict[str, Any]:
