@@ -56,6 +56,12 @@ def status(cfg: Path) -> dict[str, Any]:
     return dict(json.loads(res.stdout))
 
 
+# How often a wait looks at the record: each look takes the store's write lock three times (short
+# transactions), and a deploy that finds it taken sleeps in SQLite's busy handler; 20 looks a second
+# slowed a deploy under load past its test's deadline.
+LOOK_EVERY_S = 0.25
+
+
 def look(cfg: Path) -> dict[str, Any]:
     """`status web --json` read in this process, for the waits that look several times a second."""
     return status_now(cfg, "web")
@@ -76,10 +82,10 @@ def set_faults(cfg: Path, **faults: Any) -> None:
     path.write_text(json.dumps(d))
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float = 30, what: str = "condition") -> None:
+def wait_for(predicate: Callable[[], bool], timeout: float = 30, what: str = "condition", every: float = 0.05) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
             return
-        time.sleep(0.05)
+        time.sleep(every)
     raise AssertionError(f"timed out waiting for {what}")

@@ -11,7 +11,18 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.helpers import BLUEGREEN, look, run, set_faults, start, status, wait_for, world, write_config
+from tests.cli.helpers import (
+    BLUEGREEN,
+    LOOK_EVERY_S,
+    look,
+    run,
+    set_faults,
+    start,
+    status,
+    wait_for,
+    world,
+    write_config,
+)
 
 CANARY = {
     "strategy": "canary",
@@ -62,7 +73,7 @@ def test_promote_reaches_a_deploy_waiting_at_the_gate(tmp_path: Path) -> None:
     assert run(cfg, "deploy", "web", "--version", "v1").returncode == 0
     proc = start(cfg, "deploy", "web", "--version", "v2")
     try:
-        wait_for(lambda: (look(cfg)["deployment"] or {}).get("status") == "paused", what="the gate")
+        wait_for(lambda: (look(cfg)["deployment"] or {}).get("status") == "paused", what="the gate", every=LOOK_EVERY_S)
         assert run(cfg, "promote", "web", "--no-wait").returncode == 0
         out, err = proc.communicate(timeout=30)
     finally:
@@ -98,7 +109,7 @@ def test_second_concurrent_deploy_exits_3_naming_the_holder(tmp_path: Path) -> N
     assert run(cfg, "deploy", "web", "--version", "v1").returncode == 0
     proc = start(cfg, "deploy", "web", "--version", "v2")
     try:
-        wait_for(lambda: (look(cfg)["lock"] or {}).get("process_running", False), what="the lock")
+        wait_for(lambda: (look(cfg)["lock"] or {}).get("process_running", False), what="the lock", every=LOOK_EVERY_S)
         second = run(cfg, "deploy", "web", "--version", "v3")
     finally:
         run(cfg, "abort", "web", "--reason", "the test is done")
@@ -164,7 +175,9 @@ def test_kill_9_then_resume(tmp_path: Path, phase: str) -> None:
     set_faults(cfg, healthy_after_polls=30 if phase == "wait_healthy" else 10)
     proc = start(cfg, "deploy", "web", "--version", "v2")
     try:
-        wait_for(lambda: (look(cfg)["deployment"] or {}).get("phase") == phase, what=f"phase {phase}")
+        wait_for(
+            lambda: (look(cfg)["deployment"] or {}).get("phase") == phase, what=f"phase {phase}", every=LOOK_EVERY_S
+        )
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
     finally:

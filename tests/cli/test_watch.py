@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.helpers import look, run, start, wait_for, write_config
+from tests.cli.helpers import LOOK_EVERY_S, look, run, start, wait_for, write_config
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -110,7 +110,11 @@ def test_status_watch_follows_another_process_until_the_end(tmp_path: Path, scre
     cfg = deployed_v1(tmp_path)
     deploy = start(cfg, "deploy", "web", "--version", "v2")
     try:
-        wait_for(lambda: (look(cfg)["deployment"] or {}).get("status") == "running", what="the deploy to start")
+        wait_for(
+            lambda: (look(cfg)["deployment"] or {}).get("status") == "running",
+            what="the deploy to start",
+            every=LOOK_EVERY_S,
+        )
         screen.start(cfg, "status", "web", "--watch", "--interval", "0.3")
         screens = screen.until_exit()
         assert deploy.wait(timeout=60) == 0
@@ -140,7 +144,11 @@ def test_status_watch_without_a_terminal_prints_lines_and_ends_with_the_deployme
     cfg = deployed_v1(tmp_path)
     deploy = start(cfg, "deploy", "web", "--version", "v2")
     try:
-        wait_for(lambda: (look(cfg)["deployment"] or {}).get("status") == "running", what="the deploy to start")
+        wait_for(
+            lambda: (look(cfg)["deployment"] or {}).get("status") == "running",
+            what="the deploy to start",
+            every=LOOK_EVERY_S,
+        )
         res = run(cfg, "status", "web", "--watch", "--interval", "0.2", timeout=90)
         assert deploy.wait(timeout=60) == 0
     finally:
