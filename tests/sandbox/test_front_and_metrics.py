@@ -9,13 +9,12 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 
 from bluegreen.sandbox.dataplane.api import lb_key, tg_key
 from bluegreen.sandbox.dataplane.front import Front
-from tests.sandbox.world import World, wait_for
+from tests.sandbox.world import World, plain, wait_for
 
 PERIOD_S = 2
 LAG_S = 1.0
@@ -33,12 +32,6 @@ def front(moto_endpoint: str) -> Iterator[Callable[[World], str]]:
     yield start
     for f in started:
         f.stop()
-
-
-def plain(service: str, endpoint: str) -> Any:
-    """Another AWS client than bluegreen's: plain boto3 at the sandbox's endpoint (its test credentials)."""
-    keys = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
-    return boto3.client(service, region_name="us-east-1", endpoint_url=endpoint, **keys)
 
 
 def plain_elbv2(endpoint: str) -> Any:

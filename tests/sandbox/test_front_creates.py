@@ -12,25 +12,24 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 
 from bluegreen.adapters.aws.session import AwsTarget
 from bluegreen.sandbox.dataplane.front import Front
+from tests.sandbox.world import plain
 
 
 @pytest.fixture(scope="module")
 def elbv2(moto_target: AwsTarget) -> Iterator[tuple[Any, str]]:
     front = Front(moto_target.endpoint_url or "", lambda arn: []).start()
-    keys = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": "us-east-1"}
-    ec2 = boto3.client("ec2", endpoint_url=moto_target.endpoint_url, **keys)
+    ec2 = plain("ec2", moto_target.endpoint_url or "")
     vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
     subnets = [
         ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.9.{n}.0/24", AvailabilityZone=f"us-east-1{z}")["Subnet"]["SubnetId"]
         for n, z in ((1, "a"), (2, "b"))
     ]
-    client = boto3.client("elbv2", endpoint_url=front.endpoint, **keys)
+    client = plain("elbv2", front.endpoint)
     client.create_load_balancer(Name="idem", Subnets=subnets, Type="application")
     try:
         yield client, vpc
@@ -107,9 +106,8 @@ def test_the_front_says_when_a_call_may_have_changed_what_the_data_plane_follows
     calls: list[str] = []
     front = Front(moto_target.endpoint_url or "", lambda arn: [], changed=lambda: calls.append("changed")).start()
     try:
-        keys = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": "us-east-1"}
-        client = boto3.client("elbv2", endpoint_url=front.endpoint, **keys)
-        vpc = boto3.client("ec2", endpoint_url=front.endpoint, **keys).create_vpc(CidrBlock="10.8.0.0/16")["Vpc"]
+        client = plain("elbv2", front.endpoint)
+        vpc = plain("ec2", front.endpoint).create_vpc(CidrBlock="10.8.0.0/16")["Vpc"]
         assert calls == ["changed"]  # CreateVpc
         client.describe_target_groups()
         assert calls == ["changed"]  # a read changes nothing

@@ -137,20 +137,17 @@ def test_a_tarball_reaching_outside_the_release_is_refused(
         tar.add(tmp_path / "app.py", arcname="../escaped.py")
     with pytest.raises(tarfile.TarError):
         imagestore.record(tmp_path / "store", "h1", tmp_path / "up.tar.gz", "v1")
-    linked = tmp_path / "link.tar.gz"
-    with tarfile.open(linked, "w:gz") as tar:
-        info = tarfile.TarInfo("etc")
-        info.type, info.linkname = tarfile.SYMTYPE, "/etc"
-        tar.addfile(info)
-    with pytest.raises(tarfile.TarError):
-        imagestore.record(tmp_path / "store", "h2", linked, "v1")
-    hard = tmp_path / "hard.tar.gz"
-    with tarfile.open(hard, "w:gz") as tar:
-        info = tarfile.TarInfo("passwd")
-        info.type, info.linkname = tarfile.LNKTYPE, "../../../../../etc/passwd"
-        tar.addfile(info)
-    with pytest.raises(tarfile.TarError):
-        imagestore.record(tmp_path / "store", "h3", hard, "v1")
+    for source_hash, kind, name, target in (
+        ("h2", tarfile.SYMTYPE, "etc", "/etc"),
+        ("h3", tarfile.LNKTYPE, "passwd", "../../../../../etc/passwd"),
+    ):
+        linked = tmp_path / f"{source_hash}.tar.gz"
+        with tarfile.open(linked, "w:gz") as tar:
+            info = tarfile.TarInfo(name)
+            info.type, info.linkname = kind, target
+            tar.addfile(info)
+        with pytest.raises(tarfile.TarError):
+            imagestore.record(tmp_path / "store", source_hash, linked, "v1")
     assert not (tmp_path / "escaped.py").exists() and not (tmp_path / "store" / "h1").exists()
 
 

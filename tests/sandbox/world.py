@@ -150,3 +150,9 @@ def wait_for(check: Callable[[], bool], timeout_s: float, what: str, detail: Cal
             return time.monotonic() - start
         time.sleep(0.05)
     raise AssertionError(f"not within {timeout_s}s: {what}{detail()}")
+
+
+def plain(service: str, endpoint: str) -> Any:
+    """Another AWS client than bluegreen's: plain boto3 at the sandbox's endpoint (its test credentials)."""
+    keys = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+    return boto3.client(service, region_name="us-east-1", endpoint_url=endpoint, **keys)

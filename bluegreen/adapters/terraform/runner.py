@@ -96,9 +96,8 @@ def initialized(workdir: Path, stamp: str) -> bool:
     done = workdir / INIT_STAMP
     if not done.is_file() or done.read_text().strip() != stamp or not (workdir / LOCK_FILE).is_file():
         return False
-    return any(
-        p.exists() for p in (workdir / ".terraform" / "providers").glob("*/*/*/*/*")
-    )  # resolves the cache's links
+    providers = (workdir / ".terraform" / "providers").glob("*/*/*/*/*")  # host/namespace/name/version/platform
+    return any(p.exists() for p in providers)  # exists() follows the plugin cache's links: a cleaned cache is gone
 
 
 def ignore(_: str) -> None:

@@ -29,6 +29,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from bluegreen.adapters.aws.session import error_code
 from bluegreen.errors import AdapterError, BluegreenError
 from bluegreen.sandbox.dataplane import api, haproxy, health, metrics
 from bluegreen.sandbox.dataplane.addresses import balancer_address
@@ -319,7 +320,7 @@ class LoadBalancers:
         try:
             found = self.elbv2.describe_target_health(TargetGroupArn=target_group_arn)["TargetHealthDescriptions"]
         except ClientError as e:
-            if e.response.get("Error", {}).get("Code") == "TargetGroupNotFound":
+            if error_code(e) == "TargetGroupNotFound":
                 raise TargetGroupNotFound(target_group_arn) from e
             raise
         with self._lock:

@@ -39,6 +39,7 @@ import boto3
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 
+from bluegreen.adapters.aws.session import error_code
 from bluegreen.sandbox.dataplane.instances import Instances
 
 # Between two reconciles when no call changed anything: a change made through the front (ModifyListener,
@@ -204,7 +205,7 @@ class Daemon:
         try:
             profile = self.api["iam"].get_instance_profile(InstanceProfileName=name)["InstanceProfile"]
         except ClientError as e:
-            if e.response.get("Error", {}).get("Code") == "NoSuchEntity":
+            if error_code(e) == "NoSuchEntity":
                 return None
             raise
         return [r["RoleName"] for r in profile.get("Roles", [])]

@@ -35,33 +35,34 @@ def existing(request: Request, ask: Forward) -> Answer | None:
     f = request.fields
     version = f.get("Version", "2015-12-01")
     if request.action == "CreateLoadBalancer" and f.get("Name"):
-        found = _describe(ask, "DescribeLoadBalancers", version, {"Names.member.1": f["Name"]}, "LoadBalancers")
-        if found is None:
+        described, found = _describe(
+            ask, "DescribeLoadBalancers", version, {"Names.member.1": f["Name"]}, "LoadBalancers"
+        )
+        if not found:
             return None
         # moto leaves out a Scheme it was not given; AWS's default is internet-facing.
-        scheme = _text(found[1], "Scheme") or "internet-facing"
-        same = _text(found[1], "Type") == f.get("Type", "application") and scheme == f.get("Scheme", "internet-facing")
+        scheme = _text(found[0], "Scheme") or "internet-facing"
+        same = _text(found[0], "Type") == f.get("Type", "application") and scheme == f.get("Scheme", "internet-facing")
         message = f"A load balancer with the name '{f['Name']}' already exists with different settings"
-        return _as_create(request.action, found[0]) if same else _duplicate("DuplicateLoadBalancerName", message)
+        return _as_create(request.action, described) if same else _duplicate("DuplicateLoadBalancerName", message)
     if request.action == "CreateTargetGroup" and f.get("Name"):
-        found = _describe(ask, "DescribeTargetGroups", version, {"Names.member.1": f["Name"]}, "TargetGroups")
-        if found is None:
+        described, found = _describe(
+            ask, "DescribeTargetGroups", version, {"Names.member.1": f["Name"]}, "TargetGroups"
+        )
+        if not found:
             return None
         wanted = {"Protocol": f.get("Protocol", ""), "Port": f.get("Port", ""), "VpcId": f.get("VpcId", "")}
         wanted["TargetType"] = f.get("TargetType", "instance")
-        same = all(_text(found[1], k) == v for k, v in wanted.items() if v)
+        same = all(_text(found[0], k) == v for k, v in wanted.items() if v)
         message = f"A target group with the name '{f['Name']}' already exists with different settings"
-        return _as_create(request.action, found[0]) if same else _duplicate("DuplicateTargetGroupName", message)
+        return _as_create(request.action, described) if same else _duplicate("DuplicateTargetGroupName", message)
     if request.action == "CreateListener" and f.get("LoadBalancerArn") and f.get("Port"):
         return _existing_listener(request.action, f, version, ask)
     return None
 
 
 def _existing_listener(action: str, f: Mapping[str, str], version: str, ask: Forward) -> Answer | None:
-    all_of_it = _describe(ask, "DescribeListeners", version, {"LoadBalancerArn": f["LoadBalancerArn"]}, "Listeners")
-    if all_of_it is None:
-        return None
-    members = ET.fromstring(all_of_it[0].payload).findall(".//e:Listeners/e:member", NS)
+    _, members = _describe(ask, "DescribeListeners", version, {"LoadBalancerArn": f["LoadBalancerArn"]}, "Listeners")
     on_port = next((m for m in members if _text(m, "Port") == f["Port"]), None)
     if on_port is None:
         return None
@@ -71,19 +72,19 @@ def _existing_listener(action: str, f: Mapping[str, str], version: str, ask: For
     }
     if not same:
         return _duplicate("DuplicateListener", f"A listener already exists on port {f['Port']} of this load balancer")
-    one = _describe(ask, "DescribeListeners", version, {"ListenerArns.member.1": _text(on_port, "ListenerArn")}, "")
-    return _as_create(action, one[0]) if one else None
+    arn = {"ListenerArns.member.1": _text(on_port, "ListenerArn")}
+    described, one = _describe(ask, "DescribeListeners", version, arn, "Listeners")
+    return _as_create(action, described) if one else None
 
 
 def _describe(
     ask: Forward, action: str, version: str, fields: Mapping[str, str], plural: str
-) -> tuple[Answer, ET.Element] | None:
-    """The API's answer to a Describe call and its first member; None when it names nothing (or says not found)."""
+) -> tuple[Answer, list[ET.Element]]:
+    """The API's answer to a Describe call and the members it lists (none when it says not found)."""
     answer = ask(urlencode({"Action": action, "Version": version, **fields}).encode())
     if answer.status != 200:
-        return None
-    member = ET.fromstring(answer.payload).find(f".//e:{plural or 'Listeners'}/e:member", NS)
-    return None if member is None else (answer, member)
+        return answer, []
+    return answer, ET.fromstring(answer.payload).findall(f".//e:{plural}/e:member", NS)
 
 
 def _text(member: ET.Element, name: str) -> str:
