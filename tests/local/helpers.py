@@ -67,11 +67,18 @@ class LocalEnv:
         self.root = root
         self.port = free_port()
         self.config_path = root / "bluegreen.yaml"
-        self.config_path.write_text(yaml.safe_dump(local_yaml(root / ".bluegreen", self.port, hold, **local_overrides)))
+        self._overrides = local_overrides
+        self.hold(hold)
         self.config: Config = config_mod.load(self.config_path)
         self.env: Environment = self.config.environment(ENV_NAME)
         self.platform: Platform = local.build_local_platform(self.config, self.env)
         self.site = local.LocalSite(self.config, self.env)
+
+    def hold(self, hold: str) -> None:
+        """Each canary step holds this long in the commands run from now on (the config file is written again)."""
+        self.config_path.write_text(
+            yaml.safe_dump(local_yaml(self.root / ".bluegreen", self.port, hold, **self._overrides))
+        )
 
     @property
     def address(self) -> str:

@@ -46,7 +46,9 @@ def test_deploy_abort_restart_and_upgrade_through_the_cli(tmp_path: Path, capsys
             ok(bluegreen(env, "deploy", ENV_NAME, "--version", "v2"))
             ok(bluegreen(env, "deploy", ENV_NAME, "--version", "v3", "--strategy", "all-at-once"))
 
-            # A canary deploy, aborted from another process while it holds at 10%.
+            # A canary deploy, aborted from another process while it holds at 10%: held long enough that the
+            # abort (a Python process starting on a busy machine) comes before the hold ends, then cut short by it.
+            env.hold("120s")
             deploying = subprocess.Popen(
                 [
                     sys.executable,

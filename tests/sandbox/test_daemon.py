@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,20 +22,29 @@ import pytest
 from bluegreen.sandbox.dataplane import imagestore
 from bluegreen.sandbox.dataplane.daemon import read_status, status_path
 from tests.sandbox.instances_world import EXAMPLE_APP, SECRET_REF, World, cloud_config, get, group_members
+from tests.sandbox.world import plain
 
 _hashes = itertools.count(1000)
 
 
+@contextmanager
+def running_daemon(world: World, state_dir: Path, *options: str) -> Iterator[subprocess.Popen[bytes]]:
+    argv = [sys.executable, "-m", "bluegreen.sandbox.dataplane", "--state-dir", str(state_dir)]
+    argv += ["--moto", world.target.endpoint_url, "--exit-after-api-lost-s", "5", *options]
+    with open(state_dir / "daemon.log", "wb") as log:
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
 @pytest.fixture
 def daemon(world: World, tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
-    argv = [sys.executable, "-m", "bluegreen.sandbox.dataplane", "--state-dir", str(tmp_path)]
-    argv += ["--moto", world.target.endpoint_url, "--instances-only", "--exit-after-api-lost-s", "5"]
-    with open(tmp_path / "daemon.log", "wb") as log:
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    yield proc
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=10)
+    with running_daemon(world, tmp_path, "--instances-only") as proc:
+        yield proc
 
 
 def baked_group(world: World, state_dir: Path, version: str, desired: int) -> list[str]:
@@ -101,3 +111,45 @@ def test_bad_arguments_exit_2(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "--moto" in done.stderr
     assert read_status(tmp_path) is None
+
+
+def test_the_api_is_read_again_after_a_change_through_the_front_not_while_idle(world: World, tmp_path: Path) -> None:
+    """An idle sandbox's data plane leaves the API alone; a change made through its endpoint is followed at once.
+
+    The timed read is 30 s apart here, so a read within the test's few seconds can only be the front's doing."""
+    ec2, elbv2 = world.client("ec2"), world.client("elbv2")
+    name = f"idle-{next(_hashes)}"
+    subnets = [s["SubnetId"] for s in ec2.describe_subnets()["Subnets"]][:2]
+    lb = elbv2.create_load_balancer(Name=name, Subnets=subnets)["LoadBalancers"][0]
+    vpc = lb["VpcId"]
+    groups = [
+        elbv2.create_target_group(Name=f"{name}-{c}", Protocol="HTTP", Port=80, VpcId=vpc)["TargetGroups"][0][
+            "TargetGroupArn"
+        ]
+        for c in ("blue", "green")
+    ]
+
+    def forward(blue: int) -> list[dict[str, Any]]:
+        weights = [{"TargetGroupArn": groups[0], "Weight": blue}, {"TargetGroupArn": groups[1], "Weight": 100 - blue}]
+        return [{"Type": "forward", "ForwardConfig": {"TargetGroups": weights}}]
+
+    listener = elbv2.create_listener(
+        LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=8080, DefaultActions=forward(100)
+    )["Listeners"][0]["ListenerArn"]
+
+    def weights(status: dict[str, Any]) -> list[int]:
+        [balancer] = status["load_balancers"].values()
+        return [balancer["listeners"][0]["weights"].get(g) for g in groups]
+
+    with running_daemon(world, tmp_path, "--api-read-every-s", "30"):
+        first = status_until(tmp_path, lambda s: s["api_reads"] >= 1 and bool(s["load_balancers"]))
+        assert first["front_endpoint"] and weights(first) == [100, 0]
+        front = plain("elbv2", first["front_endpoint"])
+        front.describe_target_groups()  # reads change nothing: no reason to read the API
+        time.sleep(3)
+        assert read_status(tmp_path)["api_reads"] == first["api_reads"]  # type: ignore[index]
+
+        front.modify_listener(ListenerArn=listener, DefaultActions=forward(0))
+
+        after = status_until(tmp_path, lambda s: weights(s) == [0, 100], timeout_s=10)
+        assert after["api_reads"] == first["api_reads"] + 1

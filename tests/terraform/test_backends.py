@@ -141,3 +141,9 @@ def test_an_unchanged_working_directory_is_initialised_once(moto_target: AwsTarg
     moved = tf.TerraformRunner(dataclasses.replace(settings, provider_mirror=str(other)))
     assert apply_network(moved) == network
     assert inits() == 3
+
+    # The applies' outputs came from their own lines; the local state needs no `state list` before a destroy.
+    assert moved.destroy(NETWORK) is True
+    assert log.read_text().split().count("output") == 1  # runner.outputs() above
+    assert "state" not in log.read_text().split()
+    assert moved.outputs(NETWORK) is None

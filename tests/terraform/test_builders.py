@@ -320,6 +320,19 @@ def test_progress_lines_of_a_recorded_destroy() -> None:
     assert lines[-1] == "Apply complete! Resources: 0 added, 0 changed, 2 destroyed."
 
 
+def test_the_outputs_of_a_recorded_apply_are_its_last_outputs_message() -> None:
+    messages = parse.json_messages(recorded("apply_slot_ok.jsonl"))
+    outputs = parse.applied_outputs(messages)
+    assert outputs is not None and outputs["main"]["asg_name"] == "shop-green"
+    assert outputs["main"]["launch_template_version"] == 1
+    plan_only = [m for m in messages if m.get("type") != "outputs" or "action" in m["outputs"]["main"]]
+    assert parse.applied_outputs(plan_only) is None  # the plan's message says only what will happen
+    sensitive = {"type": "outputs", "outputs": {"main": {"sensitive": True, "type": "string"}}}
+    assert parse.applied_outputs([*messages, sensitive]) is None  # only `terraform output` can tell it
+    assert parse.applied_outputs(parse.json_messages(recorded("destroy_slot.jsonl"))) == {}
+    assert parse.module_outputs({}) is None
+
+
 def test_error_text_of_a_recorded_variable_validation_failure() -> None:
     text = parse.error_text(parse.json_messages(recorded("apply_slot_invalid_ami.jsonl")), "", "")
     assert text.startswith("Error: Invalid value for variable: ami must be an image id")

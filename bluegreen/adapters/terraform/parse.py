@@ -85,3 +85,25 @@ def parse_outputs(text: str) -> dict[str, Any]:
     """`terraform output -json` -> name -> value."""
     data = json.loads(text or "{}")
     return {str(name): body.get("value") for name, body in data.items()}
+
+
+def module_outputs(values: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The module's outputs, from the root module's (which holds them whole as one); None when there are none."""
+    module = values.get(MODULE)
+    return dict(module) if isinstance(module, Mapping) and module else None
+
+
+def applied_outputs(messages: Iterable[Mapping[str, Any]]) -> dict[str, Any] | None:
+    """An apply's outputs from its `-json` lines: name -> value; None when they do not say them all.
+
+    The last `outputs` message holds the values as applied (the plan's says only each one's action):
+    https://developer.hashicorp.com/terraform/internals/machine-readable-ui#outputs. A sensitive output
+    comes without its value, and then only `terraform output` can tell it.
+    """
+    found = [m.get("outputs") for m in messages if m.get("type") == "outputs"]
+    if not found or not isinstance(found[-1], Mapping):
+        return None
+    bodies = found[-1]
+    if not all(isinstance(b, Mapping) and "value" in b for b in bodies.values()):
+        return None
+    return {str(name): body["value"] for name, body in bodies.items()}

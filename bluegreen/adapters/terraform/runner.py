@@ -33,7 +33,6 @@ from bluegreen.adapters.environ import environ_with
 from bluegreen.adapters.files import read_json, write_json, write_text
 from bluegreen.adapters.terraform.commands import (
     LOCAL_STATE,
-    MODULE,
     apply_options,
     cli_config_text,
     import_options,
@@ -46,8 +45,10 @@ from bluegreen.adapters.terraform.commands import (
     validate_options,
 )
 from bluegreen.adapters.terraform.parse import (
+    applied_outputs,
     error_text,
     json_messages,
+    module_outputs,
     parse_outputs,
     progress_lines,
     state_holds_resources,
@@ -143,14 +144,17 @@ class TerraformRunner:
         workdir = self._prepare(stack, inputs)
         self.progress(f"terraform apply: {stack.label} ({workdir})")
         try:
-            self._run(stack, workdir, "apply", apply_options(replace=replace))
+            done = self._run(stack, workdir, "apply", apply_options(replace=replace))
         except TerraformError:
             # Keep inputs that passed before: a destroy must still be able to
             # evaluate the module after an apply with bad ones was refused.
             if previous is not None:
                 write_json(workdir / INPUTS_FILE, previous)
             raise
-        return self._outputs(stack, workdir) or {}
+        # The apply's own lines hold its outputs: a `terraform output` would cost another start of terraform.
+        applied = applied_outputs(json_messages(done.stdout))
+        values = self._outputs(stack, workdir) if applied is None else module_outputs(applied)
+        return values or {}
 
     def destroy(self, stack: Stack) -> bool:
         """Destroy everything in the stack's state; False when there was nothing (never applied, or gone)."""
@@ -161,7 +165,8 @@ class TerraformRunner:
             # had) created nothing, and removing nothing must not need terraform to work.
             return False
         self._prepare(stack, inputs)
-        if not self._managed(stack, workdir):
+        # Local state was read above; only a remote one needs terraform to say what it holds.
+        if self.settings.state_bucket and not self._managed(stack, workdir):
             return False
         self.progress(f"terraform destroy: {stack.label} ({workdir})")
         self._run(stack, workdir, "apply", apply_options(destroy=True), label="destroy")
@@ -294,9 +299,7 @@ class TerraformRunner:
         return self._run(stack, workdir, "state list", {}).stdout.split()
 
     def _outputs(self, stack: Stack, workdir: Path) -> dict[str, Any] | None:
-        values = parse_outputs(self._run(stack, workdir, "output", output_options()).stdout)
-        module = values.get(MODULE)
-        return dict(module) if isinstance(module, Mapping) and module else None
+        return module_outputs(parse_outputs(self._run(stack, workdir, "output", output_options()).stdout))
 
     # -- one command --------------------------------------------------------------------------
 

@@ -96,6 +96,7 @@ class LoadBalancers:
         state_dir.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
         self._balancers: dict[str, _Balancer] = {}
+        self._state: api.ApiState | None = None  # the API as last read
         self._health: dict[str, list[dict[str, Any]]] = {}
         self._attached: set[str] = set()  # target groups some listener forwards to
         self._attributes: dict[str, tuple[float, float]] = {}  # group ARN -> (read at, deregistration delay)
@@ -123,9 +124,13 @@ class LoadBalancers:
 
     # -- reconcile ---------------------------------------------------------------
 
-    def reconcile(self) -> None:
-        """Make the proxies match the API. A proxy that cannot start is reported (status, and raised) after the rest."""
-        state = api.read(self.elbv2)
+    def reconcile(self, *, read: bool = True) -> None:
+        """Make the proxies match the API (read now, or as last read when not `read`).
+
+        A proxy that cannot start is reported (status, and raised) after the rest."""
+        if read or self._state is None:
+            self._state = api.read(self.elbv2)
+        state = self._state
         lbs, listeners, groups = state.balancers, state.listeners, state.groups
         now = time.monotonic()
         errors: list[BluegreenError] = []

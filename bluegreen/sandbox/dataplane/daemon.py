@@ -2,9 +2,11 @@
 
     python -m bluegreen.sandbox.dataplane --state-dir DIR --moto ENDPOINT [options]
 
-Every tick (0.25 s): reconcile the instances (an app process per instance
+Every tick (0.5 s): reconcile the instances (an app process per instance
 an Auto Scaling group holds), then the load balancers (a proxy per
-listener); every second: publish the metrics whose period has closed (by
+listener), from the API's state as last read: it is read again after a
+change made through the front, and every 2 s (a change made around it,
+straight at the API); every second: publish the metrics whose period has closed (by
 the timing in <state-dir>/sandbox/dataplane.timing.json when `sandbox up`
 wrote one: its config's, so a later `up` changes it live). After
 each tick the status (instances, load balancers, the front endpoint, the
@@ -47,6 +49,9 @@ from bluegreen.sandbox.dataplane.instances import Instances
 # process died, a target drained, a health check's result) is seen at the next tick.
 TICK_S = 0.5
 MIN_TICK_S = 0.1
+# The API's state is read again after a change made through the front, else this often: an idle sandbox's
+# reads (a dozen calls each) cost moto and this process a core's tenth, every second, in every sandbox.
+API_READ_EVERY_S = 2.0
 METRICS_EVERY_S = 1.0
 API_LOST_S = 30.0
 # moto takes any credentials; these say plainly that they are not real ones.
@@ -97,10 +102,11 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     p.add_argument("--metric-period-s", type=int, default=60, help="CloudWatch period of the ALB metrics")
     p.add_argument("--metric-lag-s", type=float, default=60.0, help="how late a closed period is published")
     p.add_argument("--tick-s", type=float, default=TICK_S)
+    p.add_argument("--api-read-every-s", type=float, default=API_READ_EVERY_S, help="read the API at least this often")
     p.add_argument("--exit-after-api-lost-s", type=float, default=API_LOST_S)
     args = p.parse_args(argv)
-    if args.tick_s <= 0 or args.exit_after_api_lost_s <= 0:
-        p.error("--tick-s and --exit-after-api-lost-s must be positive")
+    if min(args.tick_s, args.api_read_every_s, args.exit_after_api_lost_s) <= 0:
+        p.error("--tick-s, --api-read-every-s and --exit-after-api-lost-s must be positive")
     return args
 
 
@@ -122,6 +128,8 @@ class Daemon:
         self.state_dir: Path = args.state_dir.resolve()
         self.stopping = threading.Event()
         self.wake = threading.Event()  # set by the front after a call that may have changed something, and by stop()
+        self._changes = 0  # calls through the front that may have changed something; the API is read when it grows
+        self._changes_lock = threading.Lock()
         self.api = clients(args.moto, args.region)
         self.instances = Instances(
             state_dir=self.state_dir,
@@ -134,6 +142,7 @@ class Daemon:
         self.front: Any = None
         self.error = ""
         self.api_ok_at = time.monotonic()
+        self.api_reads = 0  # the API's state read whole (status: how often an idle or a busy sandbox reads it)
 
     def start_load_balancers(self) -> None:
         # Imported here, by name: the instance half runs (and is tested) without the load balancer half.
@@ -154,14 +163,25 @@ class Daemon:
             settings=settings,
         )
         self.front = front.Front(
-            self.args.moto, self.load_balancers.target_health, self.group_exists, self.profile_roles, self.wake.set
+            self.args.moto, self.load_balancers.target_health, self.group_exists, self.profile_roles, self.changed
         ).start()
 
+    def changed(self) -> None:
+        with self._changes_lock:
+            self._changes += 1
+        self.wake.set()
+
     def run(self) -> int:
-        next_metrics = 0.0
+        next_metrics = next_read = 0.0
+        read_changes = -1
         while not self.stopping.is_set():
             started = time.monotonic()
-            self.tick(publish=started >= next_metrics)
+            with self._changes_lock:
+                changes = self._changes
+            # Without the front (--instances-only) no call says what changed: the API is read every tick.
+            read = self.front is None or changes != read_changes or started >= next_read
+            if self.tick(publish=started >= next_metrics, read=read) and read:
+                read_changes, next_read = changes, started + self.args.api_read_every_s
             if started >= next_metrics:
                 next_metrics = started + METRICS_EVERY_S
             if time.monotonic() - self.api_ok_at > self.args.exit_after_api_lost_s:
@@ -173,14 +193,15 @@ class Daemon:
             self.wake.clear()  # before the tick: a change made during it wakes the next one
         return 0
 
-    def tick(self, *, publish: bool) -> None:
+    def tick(self, *, publish: bool, read: bool = True) -> bool:
+        """One reconcile, from the API's state read again when `read`; True when every step worked."""
         errors = []
         reachable = True
-        steps: list[tuple[str, Any]] = [("instances", self.instances.reconcile)]
+        steps: list[tuple[str, Any]] = [("instances", lambda: self.instances.reconcile(read=read))]
         if self.load_balancers is not None:
-            if publish:
+            if read:
                 steps.append(("terminated targets", self.deregister_terminated))
-            steps.append(("load balancers", self.load_balancers.reconcile))
+            steps.append(("load balancers", lambda: self.load_balancers.reconcile(read=read)))
             if publish:
                 steps.append(("metrics", self.publish_metrics))
         for name, step in steps:
@@ -192,10 +213,12 @@ class Daemon:
             except Exception as e:  # one bad tick must not take every process down with the daemon
                 errors.append(f"{name}: {type(e).__name__}: {e}")
                 traceback.print_exc()
-        if reachable:
+        if reachable and read:
             self.api_ok_at = time.monotonic()
         self.error = "; ".join(errors)
+        self.api_reads += read and not errors
         write_status(self.state_dir, self.status(running=True))
+        return not errors
 
     def group_exists(self, name: str) -> bool:
         found = self.api["autoscaling"].describe_auto_scaling_groups(AutoScalingGroupNames=[name])
@@ -252,6 +275,7 @@ class Daemon:
             "updated_at": time.time(),
             "api_endpoint": self.args.moto,
             "front_endpoint": self.front.endpoint if self.front is not None else "",
+            "api_reads": self.api_reads,
             "metric_period_s": self.args.metric_period_s,
             "metric_lag_s": self.args.metric_lag_s,
             "instances": self.instances.status(),

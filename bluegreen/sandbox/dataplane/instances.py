@@ -166,6 +166,7 @@ class Instances:
     clock: Callable[[], float] = time.monotonic
     _instances: dict[str, _Instance] = field(default_factory=dict)
     _stopping: list[tuple[subprocess.Popen[bytes], float]] = field(default_factory=list)
+    _held: dict[str, Held] | None = None  # what the Auto Scaling groups held when the API was last read
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -175,9 +176,12 @@ class Instances:
 
     # -- the loop ---------------------------------------------------------------
 
-    def reconcile(self) -> None:
-        pages = self.autoscaling.get_paginator("describe_auto_scaling_groups").paginate()
-        held = held_instances([g for page in pages for g in page.get("AutoScalingGroups", [])])
+    def reconcile(self, *, read: bool = True) -> None:
+        """Start and stop app processes to match the groups: as the API holds them now (`read`), or as last read."""
+        if read or self._held is None:
+            pages = self.autoscaling.get_paginator("describe_auto_scaling_groups").paginate()
+            self._held = held_instances([g for page in pages for g in page.get("AutoScalingGroups", [])])
+        held = self._held
         with self._lock:
             for gone in [i for i in self._instances if i not in held]:
                 self._stop(self._instances.pop(gone))
