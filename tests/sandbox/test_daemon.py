@@ -153,3 +153,21 @@ def test_the_api_is_read_again_after_a_change_through_the_front_not_while_idle(w
 
         after = status_until(tmp_path, lambda s: weights(s) == [0, 100], timeout_s=10)
         assert after["api_reads"] == first["api_reads"] + 1
+    # The daemon was killed with -9 on the way out: its proxy must not outlive it.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and processes_under(tmp_path):
+        time.sleep(0.1)
+    assert processes_under(tmp_path) == []
+
+
+def processes_under(directory: Path) -> list[str]:
+    """Command lines of the running processes that name a path in `directory` (an HAProxy names its config)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            argv = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if str(directory) in argv:
+            found.append(argv)
+    return found

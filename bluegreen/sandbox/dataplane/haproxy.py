@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bluegreen.errors import AdapterError, MissingToolError
+from bluegreen.sandbox.dataplane.lifetime import die_with_parent
 
 HOST = "127.0.0.1"
 RANGE = 1000  # rand(RANGE) per request: weights resolve to a thousandth, as an ALB's 0..999 weights
@@ -250,7 +251,12 @@ def start(binary: str, config_path: Path, log_path: Path, runtime: Runtime, *, t
     try:
         with open(log_path, "ab") as log:
             proc = subprocess.Popen(
-                argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+                argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                preexec_fn=die_with_parent,  # not left listening by a data plane killed with -9
             )
     except FileNotFoundError:
         raise MissingToolError(

@@ -30,7 +30,6 @@ data plane even if it is killed; `close()` stops them all, bounded.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import signal
 import socket
@@ -46,6 +45,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from bluegreen.sandbox.dataplane import imagestore, userdata
+from bluegreen.sandbox.dataplane.lifetime import die_with_parent
 
 HOST = "127.0.0.1"
 RETRY_S = 2.0  # an instance that cannot start is tried again this often
@@ -57,19 +57,6 @@ REASON_CHARS = 300
 RUNS = ("Pending", "InService", "Standby", "EnteringStandby")  # lifecycle states (prefixes) that keep a process
 
 STARTING, LISTENING, FAILED, NOT_STARTED = "starting", "listening", "failed", "not_started"
-
-_PR_SET_PDEATHSIG = 1
-_libc: Any = None
-if sys.platform.startswith("linux"):
-    try:
-        _libc = ctypes.CDLL(None, use_errno=True)  # loaded before any fork: the child only calls prctl
-    except OSError:
-        _libc = None
-
-
-def _die_with_parent() -> None:
-    if _libc is not None:
-        _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
 class NotStartable(Exception):
@@ -257,7 +244,7 @@ class Instances:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=_die_with_parent,  # only prctl runs in the child: libc is loaded already
+                preexec_fn=die_with_parent,  # only prctl runs in the child: libc is loaded already
             )
         instance.port = port
         instance.state = STARTING
