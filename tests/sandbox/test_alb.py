@@ -18,7 +18,7 @@ from bluegreen.errors import AdapterError, MissingToolError
 from bluegreen.sandbox.dataplane.addresses import balancer_address
 from bluegreen.sandbox.dataplane.alb import LoadBalancers
 from bluegreen.sandbox.dataplane.settings import DataPlaneSettings
-from tests.sandbox.world import World, wait_for
+from tests.sandbox.world import World, running_haproxies, wait_for
 
 
 def keep_alive(url: str) -> http.client.HTTPConnection:
@@ -192,21 +192,6 @@ def test_a_deregistered_target_drains_its_in_flight_requests_and_gets_no_new_one
         t.join(timeout=15)
     assert sorted(s for s, _ in slow) == [200] * 4
     wait_for(lambda: old_id not in world.health("blue"), 5, "drained target gone once idle, before its delay")
-
-
-def running_haproxies(config_dir: Path) -> list[int]:
-    """PIDs of haproxy processes whose command line names a config under `config_dir` (read from /proc)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().decode(errors="replace")
-        except OSError:
-            continue
-        if "haproxy" in cmdline and str(config_dir) in cmdline:
-            found.append(int(entry))
-    return found
 
 
 def test_close_leaves_no_proxy_running(make_world: Callable[..., World], tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ import pytest
 from bluegreen.sandbox.dataplane import imagestore
 from bluegreen.sandbox.dataplane.daemon import read_status, status_path
 from tests.sandbox.instances_world import EXAMPLE_APP, SECRET_REF, World, cloud_config, get, group_members
-from tests.sandbox.world import plain
+from tests.sandbox.world import plain, running_haproxies
 
 _hashes = itertools.count(1000)
 
@@ -155,19 +155,6 @@ def test_the_api_is_read_again_after_a_change_through_the_front_not_while_idle(w
         assert after["api_reads"] == first["api_reads"] + 1
     # The daemon was killed with -9 on the way out: its proxy must not outlive it.
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and processes_under(tmp_path):
+    while time.monotonic() < deadline and running_haproxies(tmp_path):
         time.sleep(0.1)
-    assert processes_under(tmp_path) == []
-
-
-def processes_under(directory: Path) -> list[str]:
-    """Command lines of the running processes that name a path in `directory` (an HAProxy names its config)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            argv = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if str(directory) in argv:
-            found.append(argv)
-    return found
+    assert running_haproxies(tmp_path) == []

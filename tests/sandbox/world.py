@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -156,3 +158,18 @@ def plain(service: str, endpoint: str) -> Any:
     """Another AWS client than bluegreen's: plain boto3 at the sandbox's endpoint (its test credentials)."""
     keys = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
     return boto3.client(service, region_name="us-east-1", endpoint_url=endpoint, **keys)
+
+
+def running_haproxies(config_dir: Path) -> list[int]:
+    """PIDs of haproxy processes whose command line names a config under `config_dir` (read from /proc)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if "haproxy" in cmdline and str(config_dir) in cmdline:
+            found.append(int(entry))
+    return found
