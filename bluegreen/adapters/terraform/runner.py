@@ -127,6 +127,7 @@ class _Result:
     returncode: int
     stdout: str
     stderr: str
+    messages: list[dict[str, Any]]  # the `-json` lines of stdout, parsed
 
 
 class TerraformRunner:
@@ -152,7 +153,7 @@ class TerraformRunner:
                 write_json(workdir / INPUTS_FILE, previous)
             raise
         # The apply's own lines hold its outputs: a `terraform output` would cost another start of terraform.
-        applied = applied_outputs(json_messages(done.stdout))
+        applied = applied_outputs(done.messages)
         values = self._outputs(stack, workdir) if applied is None else module_outputs(applied)
         return values or {}
 
@@ -385,4 +386,4 @@ class TerraformRunner:
                 where=f"{stack.label}: {workdir}",
                 hint=self._hint(stdout + stderr, workdir),
             )
-        return _Result(returncode, stdout, stderr)
+        return _Result(returncode, stdout, stderr, messages)
