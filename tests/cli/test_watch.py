@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.helpers import LOOK_EVERY_S, look, run, start, wait_for, write_config
+from tests.cli.helpers import BLUEGREEN, LOOK_EVERY_S, look, run, start, wait_for, write_config
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -107,22 +107,23 @@ def test_a_deploy_on_a_terminal_is_one_panel_redrawn_in_place(tmp_path: Path, sc
 
 
 def test_status_watch_follows_another_process_until_the_end(tmp_path: Path, screen: Screen) -> None:
-    cfg = deployed_v1(tmp_path)
+    # The deploy waits at its gate, so the watch surely starts while another process runs it (a deploy of
+    # a few seconds could end before the watch began, on a loaded machine); the promote lets it go on.
+    cfg = deployed_v1(tmp_path, promotion="manual")
     deploy = start(cfg, "deploy", "web", "--version", "v2")
     try:
-        wait_for(
-            lambda: (look(cfg)["deployment"] or {}).get("status") == "running",
-            what="the deploy to start",
-            every=LOOK_EVERY_S,
-        )
+        wait_for(lambda: (look(cfg)["deployment"] or {}).get("status") == "paused", what="the gate", every=LOOK_EVERY_S)
         screen.start(cfg, "status", "web", "--watch", "--interval", "0.3")
+        wait_for(lambda: "waiting for `bluegreen promote`" in screen.text(), what="the panel at the gate")
+        at_gate = screen.text()
+        assert run(cfg, "promote", "web", "--no-wait").returncode == 0
         screens = screen.until_exit()
         assert deploy.wait(timeout=60) == 0
     finally:
         deploy.kill()
         deploy.communicate()
     assert exit_code(screens[-1]) == 0
-    assert any("(read from the load balancer now)" in s and "▶" in s for s in screens)
+    assert "(read from the load balancer now)" in at_gate and "▶" in at_gate, at_gate
     final = screen.everything()
     assert final.count(TITLE) == 1 and "succeeded: v2 serves all traffic on green" in final
 
@@ -141,21 +142,30 @@ def test_status_watch_at_the_gate_ends_with_ctrl_c_and_exit_0(tmp_path: Path, sc
 
 
 def test_status_watch_without_a_terminal_prints_lines_and_ends_with_the_deployment(tmp_path: Path) -> None:
-    cfg = deployed_v1(tmp_path)
+    cfg = deployed_v1(tmp_path, promotion="manual")
     deploy = start(cfg, "deploy", "web", "--version", "v2")
+    out = tmp_path / "watch.out"
     try:
-        wait_for(
-            lambda: (look(cfg)["deployment"] or {}).get("status") == "running",
-            what="the deploy to start",
-            every=LOOK_EVERY_S,
-        )
-        res = run(cfg, "status", "web", "--watch", "--interval", "0.2", timeout=90)
+        wait_for(lambda: (look(cfg)["deployment"] or {}).get("status") == "paused", what="the gate", every=LOOK_EVERY_S)
+        with out.open("w") as sink:
+            watch = subprocess.Popen(
+                [*BLUEGREEN, "--config", str(cfg), "status", "web", "--watch", "--interval", "0.2"],
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+            )
+        try:
+            wait_for(lambda: "wait for `bluegreen promote`" in out.read_text(), what="the watch at the gate")
+            assert run(cfg, "promote", "web", "--no-wait").returncode == 0
+            assert watch.wait(timeout=90) == 0, out.read_text()
+        finally:
+            watch.kill()
+            watch.wait()
         assert deploy.wait(timeout=60) == 0
     finally:
         deploy.kill()
         deploy.communicate()
-    assert res.returncode == 0, res.stderr
-    lines = res.stdout.splitlines()
+    lines = out.read_text().splitlines()
     assert lines[0] == "environment: web (simulated)"
+    assert any("web  promoted by tester" in line for line in lines), lines
     assert any(line.endswith("web  v2 serves all traffic on green") for line in lines)
-    assert "█" not in res.stdout and "╭" not in res.stdout
+    assert "█" not in "\n".join(lines) and "╭" not in "\n".join(lines)

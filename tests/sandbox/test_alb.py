@@ -144,7 +144,7 @@ def test_unhealthy_targets_carry_aws_reason_codes(make_world: Callable[..., Worl
         bad_code: "Target.ResponseCodeMismatch",
         timing_out: "Target.Timeout",
         no_process: "Target.FailedHealthChecks",
-    }
+    }, world.why()
     description = next(
         d["TargetHealth"]["Description"]
         for d in world.dataplane.target_health(world.groups["blue"])

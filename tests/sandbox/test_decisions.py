@@ -40,6 +40,11 @@ def seen(
         (seen("DOWN", "L7STS", "503", for_s=5.0), False, ("unhealthy", "Target.ResponseCodeMismatch")),
         (seen("DOWN", "L7TOUT", "", for_s=5.0), False, ("unhealthy", "Target.Timeout")),
         (seen("DOWN", "L4CON", "", for_s=5.0), False, ("unhealthy", "Target.FailedHealthChecks")),
+        # While a check runs, HAProxy prefixes the last status with "* ": it is still that status.
+        (seen("DOWN", "* L7STS", "503", for_s=5.0), False, ("unhealthy", "Target.ResponseCodeMismatch")),
+        (seen("DOWN", "* L7TOUT", "", for_s=5.0), False, ("unhealthy", "Target.Timeout")),
+        (seen("DOWN", "* INI", ""), False, ("initial", "Elb.RegistrationInProgress")),
+        (seen("DOWN", "* L7OK", "200", ever_up=True), False, ("unhealthy", "Target.FailedHealthChecks")),
         (seen("UP"), False, ("healthy", "")),
         (seen("UP 1/2", "L7STS", "500", ever_up=True), False, ("healthy", "")),
         (seen("DOWN", "L7STS", "500", ever_up=True), False, ("unhealthy", "Target.ResponseCodeMismatch")),

@@ -54,15 +54,26 @@ def classify(seen: Seen | None, *, draining: bool) -> tuple[str, str, str]:
         return INITIAL_REGISTERING
     if seen.status.startswith("UP"):
         return ("healthy", "", "")
-    passed_once = seen.check_status.endswith("OK")
+    last = last_check(seen.check_status)
+    passed_once = last.endswith("OK")
     if not seen.ever_up:
-        if seen.check_status in ("", "INI"):
+        if last in ("", "INI"):
             return INITIAL_REGISTERING
         if passed_once or seen.checking_for_s < seen.unhealthy_after_s:
             return INITIAL_CHECKING
     if passed_once:
         return ("unhealthy", "Target.FailedHealthChecks", "Health checks failed")  # going up again after a failure
-    return failure(seen.check_status, seen.check_code)
+    return failure(last, seen.check_code)
+
+
+def last_check(check_status: str) -> str:
+    """The last finished check's status: while a check runs, HAProxy reports it prefixed with "* " ("* L7STS").
+
+    Management guide, "show stat", field 36 (check_status): "If a check is currently running, the last
+    known status will be reported, prefixed with "* "". Read as it comes, a target answering 503 looked
+    like a plain failed check for the length of every check (more often the more loaded the machine).
+    """
+    return check_status.removeprefix("* ")
 
 
 def description(target_id: str, port: int, health_check_port: str, state: tuple[str, str, str]) -> dict[str, Any]:
