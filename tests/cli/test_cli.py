@@ -84,7 +84,10 @@ def test_promote_reaches_a_deploy_waiting_at_the_gate(tmp_path: Path) -> None:
 
 
 def test_abort_from_another_process_during_a_canary_hold(tmp_path: Path) -> None:
-    cfg = write_config(tmp_path, traffic=CANARY)
+    # A hold the abort surely falls in (an `abort` process can take seconds to start on a busy machine); it cuts it short.
+    cfg = write_config(
+        tmp_path, traffic={**CANARY, "steps": [{"weight": 10, "wait": "1s"}, {"weight": 50, "wait": "120s"}]}
+    )
     assert run(cfg, "deploy", "web", "--version", "v1").returncode == 0
     proc = start(cfg, "deploy", "web", "--version", "v2")
     try:

@@ -128,15 +128,18 @@ def test_abort_of_the_release_rolls_back_every_environment_in_flight(tmp_path: P
 
 
 def test_a_killed_release_resumes_from_its_record(tmp_path: Path) -> None:
-    cfg = write(tmp_path, {"waves": [["staging"], ["prod-us", "prod-eu"]]}, hold="2s")
+    # Killed in the second wave's hold: long enough that a `status` process, seconds to start on a busy
+    # machine, still sees it running (a release that ended before the kill would leave nothing to resume).
+    cfg = write(tmp_path, {"waves": [["staging"], ["prod-us", "prod-eu"]]}, hold="10s")
     baseline(cfg)
     proc = start(cfg, "release", "all", "--version", "v1")
     try:
-        wait_for(
-            lambda: (envs(cfg)["prod-us"]["deployment"] or {}).get("release", {}).get("version") == "v1",
-            30,
-            "the second wave",
-        )
+
+        def in_second_wave() -> bool:
+            dep = envs(cfg)["prod-us"]["deployment"] or {}
+            return dep.get("release", {}).get("version") == "v1" and dep["status"] == "running"
+
+        wait_for(in_second_wave, 30, "the second wave")
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
     finally:
