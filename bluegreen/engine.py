@@ -63,8 +63,10 @@ class Engine:
             rec = self.store.load(info.deployment_id)
         except NotFoundError:
             rec = None
+        if rec is None and self._running(info):
+            return None  # a deploy between its two writes (the lock, then the record): it is not ours to free
         if rec is None or rec.status.terminal:
-            # The holder finished (or never got recorded) without freeing it.
+            # The holder finished (or died before it was recorded) without freeing it.
             self.store.release(environment, info.deployment_id)
             return None
         return rec
