@@ -37,13 +37,6 @@ def parse_report(message: bytes) -> tuple[int, str]:
 
 
 def restart_workers(proc: AppProcess, *, timeout_s: float, progress: Callable[[str], None]) -> None:
-    originals = processes.workers(proc)
-    if not originals:
-        raise AdapterError(
-            f"{proc.colour} ({proc.version}) has no running workers to restart",
-            where=f"gunicorn master pid {proc.pid}",
-            hint=f"read {proc.log}",
-        )
     port_file = Path(proc.run_dir) / "ready-port"
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as reports:
         reports.bind((HOST, 0))
@@ -51,18 +44,46 @@ def restart_workers(proc: AppProcess, *, timeout_s: float, progress: Callable[[s
         tmp.write_text(str(reports.getsockname()[1]))
         tmp.replace(port_file)  # from now on new workers report here
         try:
+            # Listed after the port file is in place: every worker forked from now on is a replacement
+            # of one of these, and its report reaches us.
+            originals = processes.workers(proc)
+            if not originals:
+                raise AdapterError(
+                    f"{proc.colour} ({proc.version}) has no running workers to restart",
+                    where=f"gunicorn master pid {proc.pid}",
+                    hint=f"read {proc.log}",
+                )
+            first = {w.pid for w in originals}
+            ready: set[int] = set()
             for n, old in enumerate(originals, 1):
-                before = {w.pid for w in processes.workers(proc)}
-                progress(f"{proc.colour}: worker {n}/{len(originals)} (pid {old.pid}) stops after its request")
-                with contextlib.suppress(ProcessLookupError):  # it may have gone on its own: then it is replaced anyway
-                    os.kill(old.pid, signal.SIGTERM)
-                pid, status = _await_ready(reports, proc, before, timeout_s)
-                progress(f"{proc.colour}: its replacement, pid {pid}, reported ready ({status})")
+                if old.pid in {w.pid for w in processes.workers(proc)}:
+                    progress(f"{proc.colour}: worker {n}/{len(originals)} (pid {old.pid}) stops after its request")
+                    with contextlib.suppress(ProcessLookupError):  # gone meanwhile: replaced all the same
+                        os.kill(old.pid, signal.SIGTERM)
+                else:
+                    # Gone on its own (a held-back worker's readiness wait ran out, a crash): the master
+                    # forks its replacement all the same, which must prove ready like the others.
+                    progress(f"{proc.colour}: worker {n}/{len(originals)} (pid {old.pid}) has already left")
+                _await_replaced(reports, proc, first, old.pid, ready, timeout_s, progress)
         finally:
             port_file.unlink(missing_ok=True)
 
 
-def _await_ready(reports: socket.socket, proc: AppProcess, before: set[int], timeout_s: float) -> tuple[int, str]:
+def _await_replaced(
+    reports: socket.socket,
+    proc: AppProcess,
+    first: set[int],
+    old_pid: int,
+    ready: set[int],
+    timeout_s: float,
+    progress: Callable[[str], None],
+) -> None:
+    """Until `old_pid` has gone and every original that has gone has a replacement that reported ready.
+
+    The master forks one replacement per worker that leaves, so counting is exact where matching a report
+    to the worker let go is not: a worker that left on its own has a replacement too, and whichever of the
+    two reports first would have been taken for the other, letting the next worker go while one still booted.
+    """
     where = f"{proc.colour} ({proc.version}), gunicorn master pid {proc.pid}"
     deadline = time.monotonic() + timeout_s
     while (left := deadline - time.monotonic()) > 0:
@@ -73,6 +94,9 @@ def _await_ready(reports: socket.socket, proc: AppProcess, before: set[int], tim
                 where=where,
                 hint=f"read {proc.log}; deploy again to get a fresh release running",
             )
+        alive = {w.pid for w in processes.workers(proc)}
+        if old_pid not in alive and len(ready) >= len(first - alive):
+            return
         reports.settimeout(min(left, RECV_SLICE_S))
         try:
             message = reports.recv(1024)
@@ -82,15 +106,17 @@ def _await_ready(reports: socket.socket, proc: AppProcess, before: set[int], tim
             pid, status = parse_report(message)
         except ValueError:
             continue
-        if pid in before:
+        if pid in first:
             continue  # not one of the replacements
-        if status.startswith("200"):
-            return pid, status
-        raise AdapterError(
-            f"new worker {pid} of {proc.colour} reported {status!r} instead of 200: the rolling restart stopped",
-            where=where,
-            hint=f"read {proc.log}; the other workers still serve. Fix the app's status check, then restart again",
-        )
+        if not status.startswith("200"):
+            raise AdapterError(
+                f"new worker {pid} of {proc.colour} reported {status!r} instead of 200: the rolling restart stopped",
+                where=where,
+                hint=f"read {proc.log}; the other workers still serve. Fix the app's status check, then restart again",
+            )
+        if pid not in ready:
+            ready.add(pid)
+            progress(f"{proc.colour}: a replacement, pid {pid}, reported ready ({status})")
     raise AdapterError(
         f"no new worker of {proc.colour} reported ready within {timeout_s:g}s: the rolling restart stopped",
         where=where,
