@@ -17,9 +17,11 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from bluegreen.adapters.files import read_json, write_text
 
@@ -27,17 +29,37 @@ OWNER_FILE = ".bluegreen-tool.json"
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 STOP_GRACE_S = 10.0
 
+_libc: Any = None
+if sys.platform.startswith("linux"):
+    with contextlib.suppress(OSError):
+        _libc = ctypes.CDLL(None, use_errno=True)  # loaded before any fork: a child only calls prctl
+
+
+def parent_death_signal(sig: int) -> None:
+    """Run in the child before exec: the kernel sends it `sig` when the thread that started it dies.
+
+    Linux's PR_SET_PDEATHSIG; elsewhere nothing happens. Start such children
+    from a thread that lives as long as they should.
+    """
+    if _libc is not None:
+        with contextlib.suppress(AttributeError):
+            _libc.prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0)
+
 
 def die_with_parent() -> None:
-    """Run in the child before exec: SIGTERM it when its parent dies (Linux; elsewhere nothing happens).
+    """A tool's `preexec_fn`: SIGTERM when its parent dies, so it can still clean up.
 
     SIGINT goes back to its default too: a shell starts background jobs with
     SIGINT ignored, exec keeps it ignored, and `interrupt` relies on it (a
     CI runner's `cmd &` made every timed-out tool run out its whole grace).
     """
     signal.signal(signal.SIGINT, signal.SIG_DFL)
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    parent_death_signal(signal.SIGTERM)
+
+
+def killed_with_parent() -> None:
+    """`preexec_fn` of a process that must not outlive its parent at all (the sandbox's apps and proxies)."""
+    parent_death_signal(signal.SIGKILL)
 
 
 def start(

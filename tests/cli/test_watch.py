@@ -164,8 +164,9 @@ def test_status_watch_without_a_terminal_prints_lines_and_ends_with_the_deployme
     finally:
         deploy.kill()
         deploy.communicate()
-    lines = out.read_text().splitlines()
+    text = out.read_text()
+    lines = text.splitlines()
     assert lines[0] == "environment: web (simulated)"
     assert any("web  promoted by tester" in line for line in lines), lines
     assert any(line.endswith("web  v2 serves all traffic on green") for line in lines)
-    assert "█" not in "\n".join(lines) and "╭" not in "\n".join(lines)
+    assert "█" not in text and "╭" not in text

@@ -33,8 +33,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from bluegreen.adapters.toolproc import killed_with_parent
 from bluegreen.errors import AdapterError, MissingToolError
-from bluegreen.sandbox.dataplane.lifetime import die_with_parent
 
 HOST = "127.0.0.1"
 RANGE = 1000  # rand(RANGE) per request: weights resolve to a thousandth, as an ALB's 0..999 weights
@@ -256,7 +256,7 @@ def start(binary: str, config_path: Path, log_path: Path, runtime: Runtime, *, t
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
-                preexec_fn=die_with_parent,  # not left listening by a data plane killed with -9
+                preexec_fn=killed_with_parent,  # not left listening by a data plane killed with -9
             )
     except FileNotFoundError:
         raise MissingToolError(

@@ -44,8 +44,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from bluegreen.adapters.toolproc import killed_with_parent
 from bluegreen.sandbox.dataplane import imagestore, userdata
-from bluegreen.sandbox.dataplane.lifetime import die_with_parent
 
 HOST = "127.0.0.1"
 RETRY_S = 2.0  # an instance that cannot start is tried again this often
@@ -244,7 +244,7 @@ class Instances:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=die_with_parent,  # only prctl runs in the child: libc is loaded already
+                preexec_fn=killed_with_parent,  # only prctl runs in the child: libc is loaded already
             )
         instance.port = port
         instance.state = STARTING
